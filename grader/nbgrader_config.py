@@ -1,0 +1,31 @@
+"""The course's nbgrader configuration: layout, gradebook and how test cells are scored.
+
+Loaded by the repo root's nbgrader_config.py, so stock `nbgrader` commands work from the root.
+Environment variables let a shared JupyterHub move the gradebook and exchange elsewhere.
+"""
+import os
+
+c = get_config()  # noqa: F821
+course_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+c.CourseDirectory.root = course_root
+c.CourseDirectory.course_id = os.environ.get("COURSE_ID", "backprop")
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.submitted_directory = "grader/submitted"
+c.CourseDirectory.autograded_directory = "grader/autograded"
+c.CourseDirectory.feedback_directory = "grader/feedback"
+c.CourseDirectory.db_url = os.environ.get(
+    "COURSE_DB_URL", "sqlite:///" + os.path.join(course_root, "grader", "gradebook.db"))
+
+c.Exchange.root = os.environ.get("COURSE_EXCHANGE", os.path.join(course_root, "grader", "exchange"))
+
+# Only notebooks and their helper modules go into a release; never caches.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
+
+# PyTorch prints harmless warnings (UserWarning, DeprecationWarning, ...) to stderr. Stock
+# nbgrader scores any grade cell with stderr output 0; drop warning-only stderr instead.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"^(?:[^\n]*:\d+: \w*Warning: [^\n]*\n(?:  [^\n]*(?:\n|$))?)+$"
+
+c.Execute.timeout = 60
