@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +32,23 @@ class Course:
 
     def release_notebooks(self, assignment):
         return sorted((self.release / assignment).glob("*.ipynb"))
+
+    def config(self, **overrides):
+        """The course's nbgrader config (as stock commands read it), with ``overrides`` merged.
+
+        overrides: {"Class": {"trait": value}}.
+        """
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        config.CourseDirectory.root = str(self.root)
+        config.merge(Config(overrides))
+        return config
+
+    def api(self, **overrides):
+        """nbgrader's Python API on this course."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        config = self.config(**overrides)
+        return NbGraderAPI(CourseDirectory(config=config), config=config)
 
     def nbgrader(self, *args, check=True, **kwargs):
         """Run a stock nbgrader command in this course, with the venv's tools on PATH."""

@@ -1,0 +1,115 @@
+"""The executor: nbgrader's Execute preprocessor, hardened for untrusted, broken notebooks.
+
+On top of stock nbgrader (which already scores a cell by its execute reply, not by what it
+displayed) it adds:
+
+- a per-notebook time limit besides the per-cell one;
+- a kernel that dies, or loops past its limit, costs only the cells it did not finish: the
+  remaining cells get an error output naming the cause, and the notebook is still saved;
+- hidden tests run as a second request after the visible part of their cell, and their outputs
+  are marked, so that feedback can show the visible output and hide what the hidden part printed.
+"""
+import copy
+import time
+
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import DeadKernelError
+from nbformat.v4 import new_output
+from traitlets import Integer
+
+from nbgrader.preprocessors import Execute
+
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_OUTPUT = "grader_hidden_test"  # output metadata key marking what the hidden part printed
+
+TIMEOUT = "CellTimeoutError"
+KERNEL_DIED = "DeadKernelError"
+NOT_RUN = "NotRunError"
+
+MESSAGES = {
+    TIMEOUT: "시간 제한을 넘었습니다 / the cell ran past its time limit",
+    KERNEL_DIED: "커널이 죽었습니다 (os._exit, segfault, 메모리 초과?) / "
+                 "the kernel died (os._exit, a segfault, out of memory?)",
+    NOT_RUN: "앞의 셀에서 커널이 멈춰 실행하지 못했습니다 / "
+             "not run: the kernel stopped in an earlier cell",
+}
+
+
+def error_output(ename):
+    return new_output("error", ename=ename, evalue=MESSAGES[ename],
+                      traceback=[f"{ename}: {MESSAGES[ename]}"])
+
+
+def split_hidden(source):
+    """(visible part, hidden part) of a test cell's source; hidden is '' when there is none."""
+    at = source.find(HIDDEN_BEGIN)
+    return (source, "") if at < 0 else (source[:at], source[at:])
+
+
+class GradingExecute(Execute):
+    """Execute with a notebook time limit, kernel-death handling and split hidden tests."""
+
+    notebook_timeout = Integer(
+        300, help="Seconds for the whole notebook; cells after the limit are not run."
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._stopped = None
+        self._cell_timeout = self.timeout
+        try:
+            return super().preprocess(nb, resources, km)
+        except DeadKernelError:  # the kernel died between cells, or while shutting down
+            return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._stopped:
+            cell.outputs = [error_output(NOT_RUN)]
+            return cell, resources
+        visible, hidden = split_hidden(cell.source)
+        parts = [visible, hidden] if hidden else [cell.source]
+        outputs = []
+        for number, source in enumerate(parts):
+            part = copy.deepcopy(cell)
+            part.source = source
+            failed = self._run(part, resources, index)
+            for output in part.outputs:
+                if number == 1:
+                    output.setdefault("metadata", {})[HIDDEN_OUTPUT] = True
+                outputs.append(output)
+            cell.execution_count = part.get("execution_count")
+            if failed:
+                break
+        cell.outputs = outputs
+        self.nb.cells[index] = cell  # nbclient put the last executed part there
+        return cell, resources
+
+    def _run(self, cell, resources, index):
+        """Execute one cell; True if it ended in an error (and then maybe the kernel is gone)."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            self._stop(cell, TIMEOUT)
+            return True
+        self.timeout = max(1, int(min(self._cell_timeout, remaining)))
+        try:
+            super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._stop(cell, KERNEL_DIED)
+            return True
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if any(o.ename == TIMEOUT for o in errors):
+            # An interrupt may not stop a loop that ignores SIGINT: give up on this kernel.
+            self._stop(cell, TIMEOUT)
+        return bool(errors)
+
+    def _stop(self, cell, ename):
+        self._stopped = ename
+        cell.outputs = [o for o in cell.get("outputs", []) if o.output_type != "error"]
+        cell.outputs.append(error_output(ename))
+        if self.km is not None:
+            try:
+                run_sync(self.km.shutdown_kernel)(now=True)
+            except Exception:  # already dead; nothing else to clean up
+                pass

@@ -1,0 +1,169 @@
+"""Repair: rebuild each submission on a fresh copy of the release, carrying over only answers.
+
+Students delete, duplicate, add, move and retype cells, strip metadata, rename the notebook,
+switch kernels or save in an old nbformat; stock nbgrader then fails or zeroes the submission.
+Here the release is the skeleton and each answer cell is found in the student's notebook by its
+nbgrader ``grade_id``, or, where the id was lost, by the name the answer defines
+(``class Mul``, ``def apple_shopping``). Whatever else the student's file holds is dropped.
+"""
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+
+import nbformat
+
+DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+class NotANotebook(ValueError):
+    """The file cannot be read as a notebook; the message says why, for the instructor."""
+
+
+@dataclass
+class Repaired:
+    notebook: nbformat.NotebookNode
+    repairs: list = field(default_factory=list)
+
+
+def read_submission(raw: bytes):
+    """Parse a submitted file as a notebook (any nbformat), or raise NotANotebook."""
+    if not raw.strip():
+        raise NotANotebook("empty file / 빈 파일")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise NotANotebook("binary file, not a notebook / 노트북이 아닌 바이너리 파일") from None
+    except json.JSONDecodeError as error:
+        raise NotANotebook(f"invalid JSON ({error.msg}, line {error.lineno}) / JSON 형식 오류") from None
+    if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
+        raise NotANotebook("JSON without notebook cells / 셀이 없는 JSON")
+    try:
+        return nbformat.reads(json.dumps(data), as_version=4), data.get("nbformat")
+    except Exception as error:  # nbformat raises several kinds for malformed notebooks
+        raise NotANotebook(f"malformed notebook: {error}") from None
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _defined_names(source):
+    return set(DEFINITION.findall(source))
+
+
+def _find_answer(blank, cells, used):
+    """The student's cell answering ``blank``, and how it was found (None if it was not)."""
+    grade_id = _grade_id(blank)
+    by_id = [c for c in cells if _grade_id(c) == grade_id and id(c) not in used]
+    if by_id:
+        changed = [c for c in by_id if c.source.strip() != blank.source.strip()]
+        chosen = (changed or by_id)[-1]
+        how = "duplicated" if len(by_id) > 1 else "id"
+        return chosen, how
+    names = _defined_names(blank.source)
+    by_content = [c for c in cells if id(c) not in used and names & _defined_names(c.source)]
+    if names and by_content:
+        return by_content[-1], "content"
+    return None, "missing"
+
+
+def repair(student_nb, release_nb, file_name, release_name, nbformat_version=4):
+    """A fresh copy of ``release_nb`` holding the student's answers, and the list of repairs."""
+    fixed = nbformat.from_dict(json.loads(json.dumps(release_nb)))
+    repairs = []
+    if file_name != release_name:
+        repairs.append(f"renamed {file_name!r} -> {release_name!r}")
+    if nbformat_version and nbformat_version < 4:
+        repairs.append(f"upgraded from nbformat {nbformat_version}")
+    kernel = student_nb.metadata.get("kernelspec", {}).get("name")
+    if kernel and kernel != release_nb.metadata.get("kernelspec", {}).get("name"):
+        repairs.append(f"kernel {kernel!r} replaced by the release's")
+
+    student_cells = list(student_nb.cells)
+    release_ids = [_grade_id(c) for c in release_nb.cells if _grade_id(c)]
+    student_ids = [_grade_id(c) for c in student_cells if _grade_id(c) in release_ids]
+    if student_ids != [i for i in release_ids if i in student_ids]:
+        repairs.append("cells moved")
+    used = set()
+    for cell in fixed.cells:
+        if not cell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        answer, how = _find_answer(cell, student_cells, used)
+        if answer is None:
+            repairs.append(f"{_grade_id(cell)}: answer cell missing, left blank")
+            continue
+        used.add(id(answer))
+        if how != "id":
+            repairs.append(f"{_grade_id(cell)}: answer cell {how}")
+        if answer.cell_type != cell.cell_type:
+            repairs.append(f"{_grade_id(cell)}: {answer.cell_type} cell turned back into {cell.cell_type}")
+        cell.source = answer.source
+    unknown = sum(1 for c in student_cells if id(c) not in used and c.cell_type == "code"
+                  and _grade_id(c) not in release_ids
+                  and c.source.strip() not in {r.source.strip() for r in release_nb.cells})
+    if unknown:
+        repairs.append(f"{unknown} added code cell(s) dropped")
+    return Repaired(fixed, repairs)
+
+
+@dataclass
+class SubmissionRepair:
+    """What repair did to one student's submission of one assignment."""
+    student: str
+    repairs: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # files that could not be graded: manual review
+
+
+def _pick_file(release_name, release_ids, candidates):
+    if release_name in candidates:
+        return release_name
+    def overlap(name):
+        try:
+            nb, _ = read_submission(candidates[name])
+        except NotANotebook:
+            return -1
+        return len({_grade_id(c) for c in nb.cells} & release_ids)
+    ranked = sorted(candidates, key=overlap, reverse=True)
+    if ranked and (overlap(ranked[0]) > 0 or len(candidates) == 1):
+        return ranked[0]
+    return None
+
+
+def repair_submission(course, assignment, student):
+    """Rebuild ``grader/submitted/<student>/<assignment>`` from the release and the student's files.
+
+    The student's files are kept untouched in ``grader/originals/`` and re-read on every run, so
+    repairing twice gives the same result. The release's helper modules replace the student's.
+    """
+    folder = course.submitted / student / assignment
+    originals = course.grader / "originals" / student / assignment
+    if not originals.exists():
+        shutil.copytree(folder, originals)
+    record = SubmissionRepair(student)
+    candidates = {p.name: p.read_bytes() for p in originals.glob("*.ipynb")}
+    shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for extra in originals.glob("timestamp.txt"):
+        shutil.copy(extra, folder)
+    release = course.release / assignment
+    for helper in release.iterdir():
+        if helper.is_file() and helper.suffix != ".ipynb":
+            shutil.copy(helper, folder)
+    for release_path in course.release_notebooks(assignment):
+        release_nb = nbformat.read(release_path, as_version=4)
+        release_ids = {_grade_id(c) for c in release_nb.cells} - {None}
+        name = _pick_file(release_path.name, release_ids, candidates)
+        if name is None:
+            record.problems.append(f"{release_path.name}: no notebook submitted / 제출된 노트북 없음")
+            continue
+        raw = candidates.pop(name)
+        try:
+            student_nb, version = read_submission(raw)
+        except NotANotebook as error:
+            record.problems.append(f"{name}: {error}")
+            continue
+        fixed = repair(student_nb, release_nb, name, release_path.name, version)
+        record.repairs.extend(fixed.repairs)
+        nbformat.write(fixed.notebook, folder / release_path.name)
+    return record
