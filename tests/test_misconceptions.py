@@ -1,0 +1,219 @@
+"""Each mistake a student makes in a backward is named, in Korean and English, with the formula.
+
+A deliberately wrong Function per mistake goes through the same checks as the hidden tests.
+"""
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader.course import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "solutions" / "a1_backprop"))
+from backprop_checks import (GradientMistake, check_book_numbers, check_function,  # noqa: E402
+                             check_numerical_gradient, random_inputs, report_progress)
+
+
+def function(name, forward, backward, save=lambda ctx, *xs: ctx.save_for_backward(*xs)):
+    """A torch.autograd.Function named ``name`` from a forward and a backward(ctx, g, *saved)."""
+    def fwd(ctx, *xs):
+        out = forward(*xs)
+        save(ctx, *xs, out)
+        return out
+
+    def bwd(ctx, g):
+        return backward(ctx, g, *ctx.saved_tensors)
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(fwd), "backward": staticmethod(bwd)})
+
+
+def mul(backward):
+    return function("Mul", torch.mul, lambda ctx, g, x, y, out: backward(g, x, y))
+
+
+def relu(backward):
+    return function("ReLU", lambda x: x.clamp(min=0), lambda ctx, g, x, out: backward(g, x > 0))
+
+
+def affine(backward):
+    return function("Affine", lambda x, W, b: x @ W + b, lambda ctx, g, x, W, b, out: backward(g, x, W))
+
+
+def softmax_with_loss(backward):
+    def forward(x, t):
+        one_hot = F.one_hot(t, x.shape[1]).to(x.dtype) if t.dim() == 1 else t
+        return -(one_hot * torch.log_softmax(x, dim=1)).sum() / x.shape[0]
+
+    def save(ctx, x, t, out):
+        one_hot = F.one_hot(t, x.shape[1]).to(x.dtype) if t.dim() == 1 else t
+        ctx.save_for_backward(torch.softmax(x, dim=1), one_hot)
+    return function("SoftmaxWithLoss", forward, lambda ctx, g, y, t: backward(g, y, t), save)
+
+
+def sigmoid(backward):
+    return function("Sigmoid", torch.sigmoid, lambda ctx, g, x, out: backward(g, out))
+
+
+def book_relu_backward(g, mask):
+    g[~mask] = 0  # the book's `dout[mask] = 0`
+    return g
+
+
+MUL_FORMULA = "grad_x = grad_output * y, grad_y = grad_output * x"
+AFFINE_FORMULA = "dx = g @ W.T, dW = x.T @ g, db = g.sum(dim=0)"
+SOFTMAX_FORMULA = "dx = grad_output * (y - t) / N, None"
+SIGMOID_FORMULA = "dx = grad_output * y * (1 - y)"
+
+
+def mul_case(backward):
+    return mul(backward), torch.mul, random_inputs((4,), (4,), seed=1), MUL_FORMULA
+
+
+def affine_case(backward):
+    return affine(backward), lambda x, W, b: x @ W + b, random_inputs((5, 3), (3, 2), (2,), seed=2), AFFINE_FORMULA
+
+
+def softmax_case(backward, one_hot=False):
+    x, = random_inputs((6, 4), seed=3)
+    t = torch.tensor([0, 3, 1, 2, 3, 0])
+    t = F.one_hot(t, 4).double() if one_hot else t
+    return softmax_with_loss(backward), F.cross_entropy, [x, t], SOFTMAX_FORMULA
+
+
+MISTAKES = {
+    # name: (Function, reference, inputs, formula), words every message must contain
+    "ignores grad_output": (mul_case(lambda g, x, y: (y, x)), ["grad_output을 무시", "ignores grad_output"]),
+    "swapped operands": (mul_case(lambda g, x, y: (g * x, g * y)), ["뒤바뀌었", "swapped operands"]),
+    "sign error": ((sigmoid(lambda g, y: -g * y * (1 - y)), torch.sigmoid, random_inputs((3, 4), seed=4),
+                    SIGMOID_FORMULA), ["부호", "sign error"]),
+    "missing sum over the batch": (affine_case(lambda g, x, W: (g @ W.T, x.T @ g, g)),
+                                   ["배치에 대해 합하지", "missing sum over the batch"]),
+    "transposed": (affine_case(lambda g, x, W: (g @ W.T, g.T @ x, g.sum(0))), ["전치", "transposed"]),
+    "grad_output in place": ((relu(book_relu_backward), torch.relu, random_inputs((4, 5), seed=5), "dx = g * mask"),
+                             ["제자리", "in place"]),
+    "wrong number of gradients": (softmax_case(lambda g, y, t: g * (y - t) / y.shape[0]),
+                                  ["2개의 gradient", "wrong number of returned gradients"]),
+    "ignores grad_output (softmax, the book's backward)": (
+        softmax_case(lambda g, y, t: ((y - t) / y.shape[0], None)), ["grad_output을 무시", "ignores grad_output"]),
+    "missing division by the batch size": (
+        softmax_case(lambda g, y, t: (g * (y - t), None), one_hot=True), ["6배", "6 times too large"]),
+    "float32 where float64 was needed": (
+        (sigmoid(lambda g, y: (g * y * (1 - y)).float()), torch.sigmoid, random_inputs((3,), seed=6),
+         SIGMOID_FORMULA), ["float32", "float64 was needed"]),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_mistake_is_named_in_both_languages_with_the_formula(mistake):
+    (fn, reference, inputs, formula), words = MISTAKES[mistake]
+    with pytest.raises(GradientMistake) as caught:
+        check_function(fn, reference, inputs, formula=formula)
+    message = str(caught.value)
+    for word in words + [formula]:
+        assert word in message, message
+
+
+@pytest.mark.parametrize("case", [
+    mul_case(lambda g, x, y: (g * y, g * x)),
+    affine_case(lambda g, x, W: (g @ W.T, x.T @ g, g.sum(0))),
+    softmax_case(lambda g, y, t: (g * (y - t) / y.shape[0], None)),
+    softmax_case(lambda g, y, t: (g * (y - t) / y.shape[0], None), one_hot=True),
+    (relu(lambda g, mask: g * mask), torch.relu, random_inputs((4, 5), seed=5), ""),
+], ids=["mul", "affine", "softmax-labels", "softmax-one-hot", "relu"])
+def test_right_backward_passes(case):
+    fn, reference, inputs, formula = case
+    check_function(fn, reference, inputs, formula=formula)
+
+
+def test_book_relu_in_place_really_corrupts_other_gradients():
+    """Why the in-place test exists: gradcheck passes, yet x's other branch loses its gradient."""
+    book_relu = relu(book_relu_backward)
+    x = torch.tensor([-1.0, 2.0, -3.0, 4.0], requires_grad=True)
+    (book_relu.apply(x) + x).backward(torch.ones(4))
+    assert x.grad.tolist() == [0.0, 2.0, 0.0, 2.0]  # right: [1, 2, 1, 2]
+    leaf, = random_inputs((4,), seed=7)
+    assert torch.autograd.gradcheck(book_relu.apply, (leaf,))
+
+
+def test_blank_backward_says_not_implemented():
+    def blank(*args):
+        raise NotImplementedError()
+    (fn, reference, inputs, formula) = mul_case(blank)
+    with pytest.raises(GradientMistake, match="not implemented"):
+        check_function(fn, reference, inputs)
+
+
+def central(f, x, h=1e-4):
+    grad = torch.zeros_like(x)
+    flat, out = x.view(-1), grad.view(-1)
+    for i in range(flat.numel()):
+        keep = flat[i].item()
+        flat[i] = keep + h
+        plus = f(x)
+        flat[i] = keep - h
+        minus = f(x)
+        flat[i] = keep
+        out[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def float32_grad(f, x, h=1e-4):
+    grad = central(f, x, h)
+    return torch.zeros(x.shape).copy_(grad)  # torch.zeros(shape) is float32
+
+
+def forward_difference(f, x, h=1e-4):
+    grad = torch.zeros_like(x)
+    for i in range(x.numel()):
+        step = torch.zeros(x.numel(), dtype=x.dtype)
+        step[i] = h
+        grad.view(-1)[i] = (f(x + step.view(x.shape)) - f(x)) / h
+    return grad
+
+
+def not_restored(f, x, h=1e-4):
+    grad = central(f, x, h)
+    x.view(-1)[0] += h
+    return grad
+
+
+@pytest.mark.parametrize("numerical_gradient, words", [
+    (float32_grad, ["float32", "float64 was needed"]),
+    (forward_difference, ["전방 차분", "forward difference"]),
+    (lambda f, x: central(f, x) * 2, ["2배", "2 times too large"]),
+    (not_restored, ["되돌리세요", "not restored"]),
+], ids=["float32", "forward-difference", "forgot-2h", "x-not-restored"])
+def test_numerical_gradient_mistakes_are_named(numerical_gradient, words):
+    with pytest.raises(GradientMistake) as caught:
+        check_numerical_gradient(numerical_gradient)
+    for word in words + ["(2h)"]:
+        assert word in str(caught.value)
+
+
+def test_central_difference_passes():
+    check_numerical_gradient(central)
+
+
+def test_book_numbers_name_the_leaf():
+    def source_graph(apple, num, ctax):  # the source notebook's Mul ignores grad_output
+        source_mul = mul(lambda g, x, y: (y, x))
+        return source_mul.apply(source_mul.apply(apple, num), ctax)
+    with pytest.raises(GradientMistake, match=r"apple.grad: 2.0000, 책 / book: 2.2"):
+        check_book_numbers(source_graph, {"apple": 100, "num": 2, "ctax": 1.1},
+                           {"apple": 2.2, "num": 110, "ctax": 200})
+
+
+def test_progress_report_runs_every_check_and_never_raises(capsys):
+    def fails():
+        raise GradientMistake("Mul", "틀렸습니다", "wrong")
+
+    def blank():
+        raise NotImplementedError()
+    report_progress({"Square": lambda: None, "Mul": fails, "Add": blank,
+                     "apple_shopping": lambda: undefined_name})  # noqa: F821
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[통과 PASS] Square"
+    assert lines[1] == "[실패 FAIL] Mul" and "wrong" in lines[3]
+    assert "[실패 FAIL] Add" in lines and any("not implemented yet" in line for line in lines)
+    assert any("not run yet" in line and "undefined_name" in line for line in lines)
+    assert lines[-1] == "--> 1/4 통과 / passed"
