@@ -1,5 +1,6 @@
 """Where things are in a course: paths and the nbgrader command, shared by every step."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,17 @@ class Course:
         from nbgrader.coursedir import CourseDirectory
         config = self.config(**overrides)
         return NbGraderAPI(CourseDirectory(config=config), config=config)
+
+    def copy_to(self, dest):
+        """A new course at ``dest`` with this one's solutions, release and nbgrader config."""
+        dest = Path(dest)
+        for folder in ("solutions", "notebooks"):
+            shutil.copytree(self.root / folder, dest / folder,
+                            ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        (dest / "grader").mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.root / "nbgrader_config.py", dest)
+        shutil.copy(self.grader / "nbgrader_config.py", dest / "grader")
+        return Course(dest)
 
     def nbgrader(self, *args, check=True, **kwargs):
         """Run a stock nbgrader command in this course, with the venv's tools on PATH."""

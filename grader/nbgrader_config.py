@@ -18,6 +18,8 @@ c.CourseDirectory.feedback_directory = "grader/feedback"
 c.CourseDirectory.db_url = os.environ.get(
     "COURSE_DB_URL", "sqlite:///" + os.path.join(course_root, "grader", "gradebook.db"))
 
+c.ZipCollectApp.downloaded_directory = "grader/downloaded"  # LMS downloads: <this>/<assignment>/archive
+
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE", os.path.join(course_root, "grader", "exchange"))
 
 # Only notebooks and their helper modules go into a release; never caches.

@@ -4,6 +4,7 @@ An answer is the source of a solution cell. ``solution_answers`` takes the instr
 answers from the source notebook; a student is a dict of grade_id -> answer source, where a
 missing grade_id leaves the release's blank in place.
 """
+import json
 import re
 
 import nbformat
@@ -41,3 +42,89 @@ def build_submission(release_path, answers):
         if grade_id in answers:
             cell.source = answers[grade_id]
     return nb
+
+
+# --- a simulated class for the demo, the benchmark and the end-to-end tests -------------------
+
+def _mangle(nb, how):
+    """Damage a notebook the way students do; returns the notebook (or raw bytes for non-notebooks)."""
+    cells = nb.cells
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
+    if how == "deleted":
+        del cells[ids.index("add")]
+    elif how == "duplicated":
+        i = ids.index("mul")
+        blank = nbformat.from_dict(json.loads(json.dumps(cells[i])))
+        blank.source = "# 처음 시도 / first try\nclass Mul(torch.autograd.Function):\n    pass"
+        cells.insert(i, blank)
+    elif how == "added":
+        cells.insert(3, nbformat.v4.new_code_cell("print('my notes')"))
+        cells.append(nbformat.v4.new_markdown_cell("제 메모 / my notes"))
+    elif how == "moved":
+        i, j = ids.index("square"), ids.index("fruit_shopping")
+        cells[i], cells[j] = cells[j], cells[i]
+    elif how == "markdown":
+        i = ids.index("mul")
+        cells[i] = nbformat.v4.new_markdown_cell(cells[i].source, metadata=cells[i].metadata)
+    elif how == "stripped":
+        for cell in cells:
+            cell.metadata = {}
+    elif how == "kernel":
+        nb.metadata.kernelspec = {"name": "conda-env-ml-py", "display_name": "ML", "language": "python"}
+    elif how == "nbformat3":
+        return nbformat.writes(nbformat.convert(nb, 3), version=3).encode()
+    return nb
+
+
+RAW_FILES = {"invalid_json": b'{"cells": [ {"cell_type": "code", ', "empty": b"",
+             "binary": bytes(range(256)) * 8}
+
+
+def simulated_class(solution_path):
+    """[(student, file name, notebook or raw bytes, expected total or None for manual review)].
+
+    Totals are for the first assignment (12 points: square 2, add 2, mul 3, apple 2, fruit 3).
+    """
+    correct = solution_answers(solution_path)
+    right_mul = "return grad_output * y, grad_output * x"
+    source_mul = dict(correct, mul=replace_line(correct["mul"], right_mul, SOURCE_MUL_BACKWARD))
+    swapped = dict(correct, mul=replace_line(correct["mul"], right_mul, SWAPPED_MUL_BACKWARD))
+    other_style = dict(correct, square=replace_line(
+        correct["square"], "return grad_output * 2 * t", "return 2.0 * t * grad_output"))
+    partly = {k: correct[k] for k in ("square", "add")}
+    looping = dict(correct, mul="while True:\n    pass")
+    crashing = dict(correct, add="import os\nos._exit(1)")
+    plan = [("correct", correct, 12)] * 6 + [("other_style", other_style, 12)] * 2
+    plan += [("source_mul", source_mul, 4)] * 3 + [("blank", {}, 0)] * 2
+    plan += [("partly_done", partly, 4)] * 3 + [("swapped", swapped, 4)] * 2
+    plan += [("infinite_loop", looping, 4), ("kernel_crash", crashing, 2)]
+    mangled = {"deleted": 7, "duplicated": 12, "added": 12, "moved": 12, "markdown": 12,
+               "stripped": 12, "kernel": 12, "nbformat3": 12, "renamed": 12}
+    plan += [(f"mangled_{how}", (correct, how), total) for how, total in mangled.items()]
+    plan += [(f"not_a_notebook_{how}", raw, None) for how, raw in RAW_FILES.items()]
+    return plan
+
+
+def write_lms_download(folder, release_path, plan):
+    """Write each planned submission as Canvas names it; returns {student id: (kind, total)}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for number, (kind, answers, total) in enumerate(plan):
+        user_id = str(10001 + number)
+        file_name = release_path.stem
+        if isinstance(answers, bytes):
+            content = answers
+        else:
+            how = None
+            if isinstance(answers, tuple):
+                answers, how = answers
+            nb = build_submission(release_path, answers)
+            content = _mangle(nb, how) if how else nb
+            if how == "renamed":
+                file_name = f"{release_path.stem} (1)"
+            if not isinstance(content, bytes):
+                content = nbformat.writes(content).encode()
+        name = f"student{kind.replace('_', '')}{number}_{user_id}_{50000 + number}_{file_name}.ipynb"
+        (folder / name).write_bytes(content)
+        expected[user_id] = (kind, total)
+    return expected

@@ -1,0 +1,84 @@
+"""The instructor's loop for one assignment: repair, autograde, feedback, grades.
+
+Each step is its own module; this one only runs them in order, keeps going past any one
+student's failure, and says where the results are.
+"""
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import autograde, collect, feedback, report, repair
+
+
+class InstructorError(Exception):
+    """Something the instructor must fix (unknown assignment, nothing to grade)."""
+
+
+@dataclass
+class BatchResult:
+    rows: list
+    tests: list
+    csv: Path
+    figures: list
+    feedback: Path
+    manual_review: dict = field(default_factory=dict)
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total, label, stream=sys.stderr):
+        self.total, self.done, self.label, self.stream = total, 0, label, stream
+
+    def __call__(self, _item=None):
+        self.done += 1
+        filled = int(30 * self.done / max(1, self.total))
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
+                          f"{self.done}/{self.total}")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300,
+          executor=autograde.EXECUTOR, sandboxed=False, log=print):
+    if assignment not in course.assignments():
+        raise InstructorError(f"unknown assignment {assignment!r}; have {course.assignments()}")
+    if not course.gradebook.exists() and course.db_url.startswith("sqlite:"):
+        raise InstructorError("no gradebook yet: run `make release` (nbgrader generate_assignment)")
+    students = collect.students(course, assignment)
+    if not students:
+        raise InstructorError(f"no submissions in {course.submitted}/*/{assignment}")
+
+    repairs, problems = {}, {}
+    for student in students:
+        record = repair.repair_submission(course, assignment, student)
+        repairs[student], problems[student] = record.repairs, record.problems
+    gradeable = [s for s in students if any((course.submitted / s / assignment).glob("*.ipynb"))]
+
+    log(f"grading {len(gradeable)} of {len(students)} submissions of {assignment} "
+        f"(sandbox {'on' if sandboxed else 'OFF'})")
+    limits = {"timeout": cell_timeout, "notebook_timeout": notebook_timeout}
+    failed = autograde.autograde(course, assignment, gradeable, jobs=jobs, executor=executor,
+                                 limits=limits, progress=Progress(len(gradeable), "autograde"))
+    for student, error in failed.items():
+        problems[student].append("autograde failed: " + error.strip().splitlines()[-1][:300])
+    feedback_failed = feedback.generate(course, assignment, [s for s in gradeable if s not in failed])
+    for student, error in feedback_failed.items():
+        problems[student].append("feedback failed: " + error.strip().splitlines()[-1][:300])
+
+    out = course.grader / "reports" / assignment
+    out.mkdir(parents=True, exist_ok=True)
+    tests, rows = report.collect_rows(course, assignment, students, repairs, problems, sandboxed)
+    csv_path = out / "grades.csv"
+    report.write_csv(csv_path, tests, rows)
+    figures = report.draw_figures(out, tests, rows)
+    manual = {r["student"]: r["notes"] for r in rows if r["total"] is None}
+    log(report.summary(tests, rows))
+    if manual:
+        log("\nneeds manual review / 직접 확인 필요:")
+        for student, why in manual.items():
+            log(f"  {student}: {why}")
+    log(f"\ngrades:   {csv_path}\nfigures:  {', '.join(str(f) for f in figures)}\n"
+        f"feedback: {course.feedback}/<student>/{assignment}/")
+    return BatchResult(rows, tests, csv_path, figures, course.feedback, manual)

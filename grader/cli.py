@@ -1,0 +1,57 @@
+"""`python -m grader ...`: the instructor's commands. Exit code 1 only for the instructor's errors."""
+import argparse
+import os
+import sys
+
+from . import batch, collect
+from .course import Course
+
+
+def _grade_args(parser):
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel workers (default: cores)")
+    parser.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
+    parser.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook")
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("collect", help="bring submissions into grader/submitted/")
+    p.add_argument("assignment")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="source", help="an LMS download: a .zip or a folder")
+    source.add_argument("--exchange", action="store_true", help="nbgrader collect from the exchange")
+    p.add_argument("--scheme", default="canvas",
+                   help=f"file naming: {', '.join(collect.SCHEMES)}, or a regex with "
+                        "(?P<student_id>...) and (?P<file_id>...) matched against the full path")
+
+    p = commands.add_parser("grade", help="repair, autograde, feedback and grades for an assignment")
+    p.add_argument("assignment")
+    _grade_args(p)
+
+    p = commands.add_parser("demo", help="simulate a class and grade it end to end")
+    p.add_argument("--dest", default=None, help="demo course folder (default grader/demo)")
+    _grade_args(p)
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    course = Course()
+    try:
+        if args.command == "collect":
+            found = (collect.from_exchange(course, args.assignment) if args.exchange
+                     else collect.from_lms(course, args.assignment, args.source, args.scheme))
+            print(f"{len(found)} submissions in {course.submitted}")
+        elif args.command == "grade":
+            batch.grade(course, args.assignment, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                        notebook_timeout=args.notebook_timeout)
+        elif args.command == "demo":
+            from .demo import run_demo
+            run_demo(course, args.dest, jobs=args.jobs, cell_timeout=args.cell_timeout,
+                     notebook_timeout=args.notebook_timeout)
+    except (batch.InstructorError, collect.CollectError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,37 @@
+"""The demo: a simulated class of 32 students graded end to end in a throwaway course copy."""
+import shutil
+import zipfile
+
+from . import batch, collect, simulate
+
+DEMO_ASSIGNMENT, DEMO_NOTEBOOK = "a1_backprop", "backprop"
+
+
+def build_demo_course(course, dest):
+    """A fresh course copy at ``dest`` with the release generated and a Canvas zip of the class."""
+    shutil.rmtree(dest, ignore_errors=True)
+    demo = course.copy_to(dest)
+    demo.nbgrader("generate_assignment", DEMO_ASSIGNMENT, "--force")
+    plan = simulate.simulated_class(demo.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb")
+    files = demo.root / "lms_download"
+    expected = simulate.write_lms_download(
+        files, demo.release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb", plan)
+    archive = demo.root / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(files.iterdir()):
+            zf.write(path, path.name)
+    shutil.rmtree(files)
+    return demo, archive, expected
+
+
+def run_demo(course, dest=None, **grading):
+    dest = dest or course.grader / "demo"
+    demo, archive, expected = build_demo_course(course, dest)
+    print(f"simulated class: {len(expected)} students, Canvas-style zip {archive}")
+    collected = collect.from_lms(demo, DEMO_ASSIGNMENT, archive, "canvas")
+    print(f"collected {len(collected)} submissions with nbgrader zip_collect")
+    result = batch.grade(demo, DEMO_ASSIGNMENT, **grading)
+    wrong = [(r["student"], r["total"], expected[r["student"]]) for r in result.rows
+             if r["total"] != expected[r["student"]][1]]
+    print("\nevery score as simulated" if not wrong else f"\nunexpected scores: {wrong}")
+    return result, expected

@@ -1,0 +1,121 @@
+"""Grades out: one CSV row per student, a terminal summary, and figures for the instructor.
+
+Scores come from the gradebook (what nbgrader recorded); flags come from what the other steps
+found (repairs, files that need a human) and from the autograded notebooks' error outputs
+(time-outs, dead kernels). A submission needing manual review gets no total: it is listed,
+never exported as a silent 0.
+"""
+import csv
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
+
+from .execute import KERNEL_DIED, TIMEOUT  # noqa: E402
+
+
+def _error_names(path):
+    if not path.exists():
+        return set()
+    nb = nbformat.read(path, as_version=4)
+    return {o.ename for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.output_type == "error"}
+
+
+def collect_rows(course, assignment, students, repairs, problems, sandboxed):
+    """({test name: max points}, one dict per student: per-test points, total, max and flags)."""
+    rows = []
+    with Gradebook(course.db_url, course.config().CourseDirectory.course_id) as gb:
+        tests = [(nb.name, cell.name, cell.max_score) for nb in gb.find_assignment(assignment).notebooks
+                 for cell in nb.grade_cells]
+        for student in students:
+            row = {"student": student}
+            flags = []
+            if problems.get(student):
+                flags.append("manual_review")
+            try:
+                submission = gb.find_submission(assignment, student)
+                for nb_name, cell_name, _ in tests:
+                    grade = gb.find_grade(cell_name, nb_name, assignment, student)
+                    row[cell_name] = grade.score
+                    if grade.needs_manual_grade:
+                        flags.append("manual_review")
+                total = submission.score
+            except MissingEntry:
+                total = None
+                flags.append("manual_review")
+            errors = set()
+            for nb_name, *_ in tests:
+                errors |= _error_names(course.autograded / student / assignment / f"{nb_name}.ipynb")
+            if TIMEOUT in errors:
+                flags.append("timed_out")
+            if KERNEL_DIED in errors:
+                flags.append("kernel_died")
+            if repairs.get(student):
+                flags.append("repaired")
+            flags = sorted(set(flags))
+            row.update(total=None if "manual_review" in flags else total,
+                       max=sum(t[2] for t in tests), flags=";".join(flags),
+                       sandbox="on" if sandboxed else "off",
+                       notes="; ".join(problems.get(student, []) + repairs.get(student, [])))
+            rows.append(row)
+    return {t[1]: t[2] for t in tests}, rows
+
+
+def write_csv(path, tests, rows):
+    columns = ["student", *tests, "total", "max", "flags", "sandbox", "notes"]
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(tests, rows):
+    """The terminal table: one line per student, then each test's pass rate."""
+    width = max([len(r["student"]) for r in rows] + [7])
+    lines = [f"{'student':<{width}}  {'total':>6}  flags"]
+    for r in rows:
+        total = "REVIEW" if r["total"] is None else f"{r['total']:g}/{r['max']:g}"
+        lines.append(f"{r['student']:<{width}}  {total:>6}  {r['flags']}")
+    lines.append("")
+    for name, rate in pass_rates(tests, rows).items():
+        lines.append(f"{name:<24} passed by {rate:5.0%}")
+    return "\n".join(lines)
+
+
+def pass_rates(tests, rows):
+    """test name -> share of graded students with full points on it."""
+    graded = [r for r in rows if r["total"] is not None]
+    return {name: (sum(1 for r in graded if r.get(name) == points) / len(graded) if graded else 0.0)
+            for name, points in tests.items()}
+
+
+def draw_figures(folder, tests, rows):
+    """score_distribution.png and pass_rate_by_test.png; returns their paths."""
+    totals = [r["total"] for r in rows if r["total"] is not None]
+    maximum = rows[0]["max"] if rows else 1
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(totals, bins=range(0, int(maximum) + 2), align="left", rwidth=0.85, color="#4c72b0")
+    ax.set_xlabel("total score")
+    ax.set_ylabel("students")
+    ax.set_title(f"Score distribution ({len(totals)} graded, "
+                 f"{len(rows) - len(totals)} for manual review)")
+    fig.tight_layout()
+    distribution = folder / "score_distribution.png"
+    fig.savefig(distribution, dpi=100)
+    plt.close(fig)
+
+    rates = pass_rates(tests, rows)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.barh(list(rates), [100 * v for v in rates.values()], color="#55a868")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("students with full points (%)")
+    ax.set_title("Pass rate of each test: which gradient do students get wrong?")
+    fig.tight_layout()
+    by_test = folder / "pass_rate_by_test.png"
+    fig.savefig(by_test, dpi=100)
+    plt.close(fig)
+    return [distribution, by_test]
