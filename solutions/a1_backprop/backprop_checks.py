@@ -141,7 +141,7 @@ def _call_backward(function, node, upstream, name, formula):
     return raw if isinstance(raw, tuple) else (raw,)
 
 
-def check_function(function, reference, inputs, name=None, formula="", seed=0):
+def check_function(function, reference, inputs, name=None, formula="", seed=0, exact_shapes=False):
     """Check ``function`` (a ``torch.autograd.Function``) against ``reference`` (torch ops).
 
     inputs: float64 leaves, e.g. from ``random_inputs((3, 4), (4,))``; an input that does not
@@ -149,7 +149,9 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0):
     student's Function builds the node; the forward matches; backward (called directly, so the
     engine neither sums nor casts) returns one gradient per input, leaves ``grad_output``
     unchanged, and each gradient has the input's dtype, shape and torch's values for an upstream
-    gradient that is not all ones; float64 ``gradcheck`` passes.
+    gradient that is not all ones; float64 ``gradcheck`` passes. Without ``exact_shapes`` a
+    broadcast-shaped gradient is summed down as the engine does (Add of a row to a matrix); with
+    it, a gradient must have its input's shape (Affine's bias: the sum over the batch is the skill).
     """
     name = name or function.__name__
     leaves = _leaves(inputs)
@@ -186,11 +188,20 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0):
         where = f"{name} (입력/input {i})"
         if g is None:
             _fail(where, "gradient 대신 None을 돌려주었습니다", "returned None instead of a gradient", formula)
+        if not exact_shapes and torch.is_tensor(g) and g.shape != e.shape and g.dim() >= e.dim():
+            g = g.sum_to_size(e.shape) if _broadcastable(e.shape, g.shape) else g
         others = [x for j, x in enumerate(expected) if j != i and x is not None and x.shape == e.shape]
         mistake = diagnose(g, e, o, others[0] if len(others) == 1 else None)
         if mistake:
             _fail(where, *mistake, formula)
     _gradcheck(function, leaves, name, formula)
+
+
+def _broadcastable(small, big):
+    try:
+        return torch.broadcast_shapes(small, big) == big
+    except RuntimeError:
+        return False
 
 
 def _gradcheck(function, leaves, name, formula):
