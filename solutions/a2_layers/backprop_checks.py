@@ -1,0 +1,1 @@
+../a1_backprop/backprop_checks.py
