@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import autograde, collect, feedback, report, repair
+from . import autograde, collect, feedback, report, repair, sandbox
 
 
 class InstructorError(Exception):
@@ -41,11 +41,16 @@ class Progress:
 
 
 def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300,
-          executor=autograde.EXECUTOR, sandboxed=False, log=print):
+          executor=autograde.EXECUTOR, sandboxed=True, log=print):
     if assignment not in course.assignments():
         raise InstructorError(f"unknown assignment {assignment!r}; have {course.assignments()}")
     if not course.gradebook.exists() and course.db_url.startswith("sqlite:"):
         raise InstructorError("no gradebook yet: run `make release` (nbgrader generate_assignment)")
+    if sandboxed:
+        try:
+            sandbox.check()
+        except sandbox.SandboxUnavailable as error:
+            raise InstructorError(str(error)) from None
     students = collect.students(course, assignment)
     if not students:
         raise InstructorError(f"no submissions in {course.submitted}/*/{assignment}")
@@ -58,7 +63,7 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300,
 
     log(f"grading {len(gradeable)} of {len(students)} submissions of {assignment} "
         f"(sandbox {'on' if sandboxed else 'OFF'})")
-    limits = {"timeout": cell_timeout, "notebook_timeout": notebook_timeout}
+    limits = {"timeout": cell_timeout, "notebook_timeout": notebook_timeout, "sandbox": sandboxed}
     failed = autograde.autograde(course, assignment, gradeable, jobs=jobs, executor=executor,
                                  limits=limits, progress=Progress(len(gradeable), "autograde"))
     for student, error in failed.items():

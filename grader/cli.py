@@ -11,6 +11,8 @@ def _grade_args(parser):
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel workers (default: cores)")
     parser.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook")
+    parser.add_argument("--no-sandbox", dest="sandboxed", action="store_false",
+                        help="run student code without bubblewrap (only for code you trust)")
 
 
 def parser():
@@ -46,11 +48,11 @@ def main(argv=None):
             print(f"{len(found)} submissions in {course.submitted}")
         elif args.command == "grade":
             batch.grade(course, args.assignment, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                        notebook_timeout=args.notebook_timeout)
+                        notebook_timeout=args.notebook_timeout, sandboxed=args.sandboxed)
         elif args.command == "demo":
             from .demo import run_demo
             run_demo(course, args.dest, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                     notebook_timeout=args.notebook_timeout)
+                     notebook_timeout=args.notebook_timeout, sandboxed=args.sandboxed)
     except (batch.InstructorError, collect.CollectError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

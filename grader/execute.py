@@ -13,9 +13,9 @@ import copy
 import time
 
 from jupyter_core.utils import run_sync
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 from nbgrader.preprocessors import Execute
 
@@ -53,7 +53,12 @@ class GradingExecute(Execute):
         300, help="Seconds for the whole notebook; cells after the limit are not run."
     ).tag(config=True)
 
+    sandbox = Bool(True, help="Run the kernel in grader.sandbox (bubblewrap).").tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
+        if self.sandbox:
+            from .sandbox import SandboxedKernelManager
+            self.kernel_manager_class = SandboxedKernelManager
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._cell_timeout = self.timeout
@@ -97,6 +102,9 @@ class GradingExecute(Execute):
             super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._stop(cell, KERNEL_DIED)
+            return True
+        except CellTimeoutError:
+            self._stop(cell, TIMEOUT)
             return True
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if any(o.ename == TIMEOUT for o in errors):

@@ -1,0 +1,122 @@
+"""The sandbox around every kernel that runs student code: bubblewrap, an unprivileged user, rlimits.
+
+What the student's code sees: the system (/usr, /etc) and Python read-only, its own working
+folder read-write, an empty /tmp, no network (an empty network namespace; the kernel talks to the
+grader over ZMQ's ``ipc`` transport, i.e. Unix sockets in a folder shared with the grader), its own
+process tree. Not visible at all: the course (solutions, gradebook, other students), /root, /home.
+It runs as ``nobody`` (so the process-count limit applies; root is exempt from it) with limits on
+memory, CPU time, processes and file size. The grader's wall-clock limits come from the executor.
+"""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer
+
+NOBODY = 65534
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot run here; grading refuses without --no-sandbox."""
+
+
+def _python_roots():
+    """Folders the kernel's Python needs, read-only: the venv and the base interpreter's prefix."""
+    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+    return sorted({r.resolve() for r in roots})
+
+
+def _parents(path):
+    return [p for p in reversed(Path(path).parents) if str(p) != "/"]
+
+
+def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64):
+    """The command that, prefixed to a kernel command, runs it in the sandbox."""
+    bwrap, setpriv, prlimit = (shutil.which(p) for p in ("bwrap", "setpriv", "prlimit"))
+    if not (bwrap and setpriv and prlimit):
+        raise SandboxUnavailable("bubblewrap (bwrap), setpriv or prlimit not found: "
+                                 "run `make setup` as root (apt-get install bubblewrap), "
+                                 "or pass --no-sandbox to grade without one")
+    args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+            # In its own PID namespace the kernel's parent is pid 1, which ipykernel's parent
+            # poller takes for "orphaned"; 1 turns the poller off (--die-with-parent does its job).
+            "--setenv", "JPY_PARENT_PID", "1"]
+    made = set()
+    binds = [(p, "--ro-bind") for p in _python_roots()] + [(workdir, "--bind"), (ipc_dir, "--bind")]
+    for path, how in binds:
+        for parent in _parents(path):
+            if parent not in made and str(parent) != "/tmp" and not str(parent).startswith(("/usr/", "/etc/")):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        args += [how, str(path), str(path)]
+    args += ["--chdir", str(workdir),
+             setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             "--inh-caps=-all", "--no-new-privs",
+             prlimit, f"--as={memory_mb * 2**20}", f"--cpu={cpu_seconds}",
+             f"--nproc={processes}", f"--fsize={file_mb * 2**20}", "--core=0", "--"]
+    return args
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel inside ``bwrap_prefix``, over ZMQ ipc sockets."""
+
+    memory_mb = Integer(4096, help="Address-space limit of the kernel (MB)").tag(config=True)
+    cpu_seconds = Integer(600, help="CPU-time limit of the kernel (s)").tag(config=True)
+    processes = Integer(64, help="Process limit for the sandbox user").tag(config=True)
+    file_mb = Integer(64, help="Largest file the kernel may write (MB)").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self._ipc_dir = Path(os.environ.get("TMPDIR", "/tmp"), f"grader-ipc-{os.getpid()}-{id(self)}")
+        self._ipc_dir.mkdir(mode=0o700, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(self._ipc_dir, NOBODY, NOBODY)
+        self.ip = str(self._ipc_dir / "kernel")
+        self.connection_file = str(self._ipc_dir / "connection.json")
+
+    async def _async_pre_start_kernel(self, **kw):
+        self._workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
+        kw["env"] = dict(kw.get("env") or os.environ, HOME="/tmp", MPLCONFIGDIR="/tmp",
+                         IPYTHONDIR="/tmp/.ipython")
+        return await super()._async_pre_start_kernel(**kw)
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if os.geteuid() == 0:  # the kernel runs as nobody and must read it
+            os.chown(self.connection_file, NOBODY, NOBODY)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        workdir = self._workdir
+        if os.geteuid() == 0:
+            for path in [workdir, *workdir.rglob("*")]:
+                os.chown(path, NOBODY, NOBODY)
+        return bwrap_prefix(workdir, self._ipc_dir, self.memory_mb, self.cpu_seconds,
+                            self.processes, self.file_mb) + cmd
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+
+def check():
+    """Raise SandboxUnavailable unless a sandboxed process can start on this machine."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        if os.geteuid() == 0:
+            os.chown(scratch, NOBODY, NOBODY)
+        command = bwrap_prefix(Path(scratch), Path(scratch)) + [sys.executable, "-c", "pass"]
+        result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SandboxUnavailable(f"bubblewrap cannot start a sandbox here: {result.stderr.strip()}; "
+                                 "pass --no-sandbox to grade without one")
