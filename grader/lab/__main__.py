@@ -1,0 +1,3 @@
+from grader.lab import main
+
+main()
