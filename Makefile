@@ -13,7 +13,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo      grade a simulated class end to end (creates .venv if needed)"
 	@echo "make test      run every check: notebooks replay, release current, grading"
-	@echo "make lab       JupyterLab on the course for a student"
+	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
+	@echo "make lab-instructor  JupyterLab with formgrader on the course"
+	@echo "make system-packages  (root) the Debian packages the tests need"
 	@echo "make release   regenerate notebooks/ from solutions/ with nbgrader"
 	@echo "make solutions re-execute the solution notebooks top to bottom"
 
@@ -26,7 +28,19 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 lab: setup
-	jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/notebooks
+	$(PY) -m grader.lab student $(if $(STUDENT),--student $(STUDENT))
+
+lab-instructor: setup
+	$(PY) -m grader.lab instructor
+
+# Debian packages the tests need: Chromium (browser test) and bubblewrap (grading sandbox).
+SYSTEM_PACKAGES := chromium chromium-driver bubblewrap
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "system packages present: $(SYSTEM_PACKAGES)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:" $$missing "- run: sudo make system-packages" >&2; exit 1; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 solutions: setup
 	@for nb in solutions/*/*.ipynb; do \

@@ -20,6 +20,8 @@ c.CourseDirectory.db_url = os.environ.get(
 
 c.ZipCollectApp.downloaded_directory = "grader/downloaded"  # LMS downloads: <this>/<assignment>/archive
 
+# The exchange (release_assignment, fetch, submit, collect): grader/exchange on one machine;
+# on a shared server COURSE_EXCHANGE=/srv/nbgrader/exchange, world-writable (grader/lab/README.md).
 c.Exchange.root = os.environ.get("COURSE_EXCHANGE", os.path.join(course_root, "grader", "exchange"))
 
 # Only notebooks and their helper modules go into a release; never caches.
