@@ -97,13 +97,13 @@ def diagnose(got, expected, ones_expected=None, swapped=None):
         return "gradient의 부호가 반대입니다", "sign error: the gradient has the wrong sign"
     factor = _factor(got, expected)
     if factor is not None:
-        n = round(factor) if factor >= 1 else round(1 / factor)
-        if abs(factor - round(factor)) < 1e-3 or abs(1 / factor - round(1 / factor)) < 1e-3:
-            size = "큽니다" if factor > 1 else "작습니다"
-            return (f"gradient가 {n}배 {size}: 배치 크기 N으로 나누거나 곱하는 것을 빠뜨렸나요?",
-                    f"the gradient is {n} times too {'large' if factor > 1 else 'small'}: "
-                    "a missing (or extra) division by the batch size N, or by 2?")
-        return (f"gradient가 상수배({factor:.3g}) 차이가 납니다", f"the gradient is off by a factor {factor:.3g}")
+        n, big = max(factor, 1 / abs(factor)), factor > 1
+        if abs(n - round(n)) < 1e-3:
+            return (f"gradient가 {round(n)}배 {'큽니다' if big else '작습니다'}: 배치 크기 N(또는 2)으로 "
+                    "나누는 것을 빠뜨렸거나 두 번 했나요?",
+                    f"the gradient is {round(n)} times too {'large' if big else 'small'}: a missing "
+                    "(or extra) division by the batch size N (or by 2)?")
+        return f"gradient가 상수배({factor:.3g}) 차이가 납니다", f"the gradient is off by a factor {factor:.3g}"
     return "gradient 값이 틀렸습니다", "wrong gradient values"
 
 
@@ -138,7 +138,7 @@ def _call_backward(function, node, upstream, name, formula):
         _fail(name, "backward를 아직 구현하지 않았습니다", "backward is not implemented yet")
     except Exception as error:  # whatever the student's backward raised
         _fail(name, f"backward 실행 중 오류: {error!r}", f"backward raised an error: {error!r}", formula)
-    return raw if isinstance(raw, tuple) else (raw,)
+    return tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
 
 
 def check_function(function, reference, inputs, name=None, formula="", seed=0, exact_shapes=False):
