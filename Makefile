@@ -7,11 +7,12 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup lab release solutions test
+.PHONY: help setup sandbox-tools demo bench lab release solutions test
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo      grade a simulated class end to end (creates .venv if needed)"
+	@echo "make bench     this grader against stock nbgrader autograde, same class"
 	@echo "make test      run every check: notebooks replay, release current, grading"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
 	@echo "make lab-instructor  JupyterLab with formgrader on the course"
@@ -25,7 +26,19 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	@touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed sandbox-tools
+
+# Grading runs student code in bubblewrap; install it when we can (root on Debian).
+sandbox-tools:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } || \
+	  echo "note: bubblewrap missing; grading will refuse to run without --no-sandbox"
+
+demo: setup
+	$(PY) -m grader demo --cell-timeout 10 --verify-timeout 20
+
+bench: setup
+	$(PY) -m grader.bench
 
 lab: setup
 	$(PY) -m grader.lab student $(if $(STUDENT),--student $(STUDENT))

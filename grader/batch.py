@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import autograde, collect, feedback, report, repair, sandbox
+from . import autograde, collect, feedback, report, repair, sandbox, score, verify
 
 
 class InstructorError(Exception):
@@ -40,7 +40,7 @@ class Progress:
         self.stream.flush()
 
 
-def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300,
+def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, verify_timeout=60,
           executor=autograde.EXECUTOR, sandboxed=True, log=print):
     if assignment not in course.assignments():
         raise InstructorError(f"unknown assignment {assignment!r}; have {course.assignments()}")
@@ -68,13 +68,20 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300,
                                  limits=limits, progress=Progress(len(gradeable), "autograde"))
     for student, error in failed.items():
         problems[student].append("autograde failed: " + error.strip().splitlines()[-1][:300])
-    feedback_failed = feedback.generate(course, assignment, [s for s in gradeable if s not in failed])
+    graded = [s for s in gradeable if s not in failed]
+    verifications = verify.verify_students(course, assignment, graded, jobs=jobs or 2,
+                                           sandboxed=sandboxed, timeout=verify_timeout)
+    disagreements = score.record_verified(course, assignment, verifications)
+    if verify.spec_for(assignment) is None:
+        log(f"note: no grader/specs/{assignment}.py, so scores are the notebook's own tests")
+    feedback_failed = feedback.generate(course, assignment, graded)
     for student, error in feedback_failed.items():
         problems[student].append("feedback failed: " + error.strip().splitlines()[-1][:300])
 
     out = course.grader / "reports" / assignment
     out.mkdir(parents=True, exist_ok=True)
-    tests, rows = report.collect_rows(course, assignment, students, repairs, problems, sandboxed)
+    tests, rows = report.collect_rows(course, assignment, students, repairs, problems, sandboxed,
+                                      verified=set(verifications), disagreements=disagreements)
     csv_path = out / "grades.csv"
     report.write_csv(csv_path, tests, rows)
     figures = report.draw_figures(out, tests, rows)

@@ -11,12 +11,15 @@ def _grade_args(parser):
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel workers (default: cores)")
     parser.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook")
+    parser.add_argument("--verify-timeout", type=int, default=60,
+                        help="seconds for re-checking one student's gradients outside the notebook")
     parser.add_argument("--no-sandbox", dest="sandboxed", action="store_false",
                         help="run student code without bubblewrap (only for code you trust)")
 
 
 def parser():
     top = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    top.add_argument("--course", default=None, help="course root (default: this repository)")
     commands = top.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("collect", help="bring submissions into grader/submitted/")
@@ -40,7 +43,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    course = Course()
+    course = Course(args.course) if args.course else Course()
     try:
         if args.command == "collect":
             found = (collect.from_exchange(course, args.assignment) if args.exchange
@@ -48,11 +51,13 @@ def main(argv=None):
             print(f"{len(found)} submissions in {course.submitted}")
         elif args.command == "grade":
             batch.grade(course, args.assignment, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                        notebook_timeout=args.notebook_timeout, sandboxed=args.sandboxed)
+                        notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,
+                        sandboxed=args.sandboxed)
         elif args.command == "demo":
             from .demo import run_demo
             run_demo(course, args.dest, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                     notebook_timeout=args.notebook_timeout, sandboxed=args.sandboxed)
+                     notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,
+                        sandboxed=args.sandboxed)
     except (batch.InstructorError, collect.CollectError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

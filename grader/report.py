@@ -1,8 +1,9 @@
 """Grades out: one CSV row per student, a terminal summary, and figures for the instructor.
 
-Scores come from the gradebook (what nbgrader recorded); flags come from what the other steps
-found (repairs, files that need a human) and from the autograded notebooks' error outputs
-(time-outs, dead kernels). A submission needing manual review gets no total: it is listed,
+Scores come from the gradebook (the verified points where the assignment has a spec, else what
+nbgrader's autograde recorded); flags come from what the other steps found (repairs, files that
+need a human, verification that disagrees with the notebook) and from the autograded notebooks'
+error outputs (time-outs, dead kernels). A submission needing manual review gets no total: it is listed,
 never exported as a silent 0.
 """
 import csv
@@ -24,7 +25,8 @@ def _error_names(path):
             for o in c.get("outputs", []) if o.output_type == "error"}
 
 
-def collect_rows(course, assignment, students, repairs, problems, sandboxed):
+def collect_rows(course, assignment, students, repairs, problems, sandboxed, verified=(),
+                 disagreements=None):
     """({test name: max points}, one dict per student: per-test points, total, max and flags)."""
     rows = []
     with Gradebook(course.db_url, course.config().CourseDirectory.course_id) as gb:
@@ -55,17 +57,24 @@ def collect_rows(course, assignment, students, repairs, problems, sandboxed):
                 flags.append("kernel_died")
             if repairs.get(student):
                 flags.append("repaired")
+            student_disagreements = (disagreements or {}).get(student, [])
+            if any("passed in the notebook" in note for note in student_disagreements):
+                flags.append("possible_tampering")
+            elif student_disagreements:
+                flags.append("verification_differs")
             flags = sorted(set(flags))
             row.update(total=None if "manual_review" in flags else total,
                        max=sum(t[2] for t in tests), flags=";".join(flags),
                        sandbox="on" if sandboxed else "off",
-                       notes="; ".join(problems.get(student, []) + repairs.get(student, [])))
+                       verified="yes" if student in verified else "no",
+                       notes="; ".join(problems.get(student, []) + student_disagreements
+                                       + repairs.get(student, [])))
             rows.append(row)
     return {t[1]: t[2] for t in tests}, rows
 
 
 def write_csv(path, tests, rows):
-    columns = ["student", *tests, "total", "max", "flags", "sandbox", "notes"]
+    columns = ["student", *tests, "total", "max", "flags", "sandbox", "verified", "notes"]
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()

@@ -4,8 +4,9 @@ What the student's code sees: the system (/usr, /etc) and Python read-only, its 
 folder read-write, an empty /tmp, no network (an empty network namespace; the kernel talks to the
 grader over ZMQ's ``ipc`` transport, i.e. Unix sockets in a folder shared with the grader), its own
 process tree. Not visible at all: the course (solutions, gradebook, other students), /root, /home.
-It runs as ``nobody`` (so the process-count limit applies; root is exempt from it) with limits on
-memory, CPU time, processes and file size. The grader's wall-clock limits come from the executor.
+It runs as an unprivileged user of its own (root is exempt from the process-count limit, and a
+uid per grading process keeps one student's fork bomb from using up another's processes), with
+limits on memory, CPU time, processes and file size. Wall-clock limits come from the executor.
 """
 import os
 import shutil
@@ -15,7 +16,12 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer
 
-NOBODY = 65534
+SANDBOX_UID_BASE = 100_000
+
+
+def sandbox_uid(slot=0):
+    """A uid of its own for each sandbox this process runs at once (``slot`` tells them apart)."""
+    return SANDBOX_UID_BASE + 16 * os.getpid() + slot
 
 
 class SandboxUnavailable(RuntimeError):
@@ -32,7 +38,9 @@ def _parents(path):
     return [p for p in reversed(Path(path).parents) if str(p) != "/"]
 
 
-def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64):
+def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64,
+                 uid=None):
+    uid = sandbox_uid() if uid is None else uid
     """The command that, prefixed to a kernel command, runs it in the sandbox."""
     bwrap, setpriv, prlimit = (shutil.which(p) for p in ("bwrap", "setpriv", "prlimit"))
     if not (bwrap and setpriv and prlimit):
@@ -57,7 +65,7 @@ def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64
                 made.add(parent)
         args += [how, str(path), str(path)]
     args += ["--chdir", str(workdir),
-             setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
              "--inh-caps=-all", "--no-new-privs",
              prlimit, f"--as={memory_mb * 2**20}", f"--cpu={cpu_seconds}",
              f"--nproc={processes}", f"--fsize={file_mb * 2**20}", "--core=0", "--"]
@@ -69,7 +77,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     memory_mb = Integer(4096, help="Address-space limit of the kernel (MB)").tag(config=True)
     cpu_seconds = Integer(600, help="CPU-time limit of the kernel (s)").tag(config=True)
-    processes = Integer(64, help="Process limit for the sandbox user").tag(config=True)
+    processes = Integer(64, help="Process (and thread) limit for the sandbox user").tag(config=True)
     file_mb = Integer(64, help="Largest file the kernel may write (MB)").tag(config=True)
 
     def __init__(self, **kwargs):
@@ -78,7 +86,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._ipc_dir = Path(os.environ.get("TMPDIR", "/tmp"), f"grader-ipc-{os.getpid()}-{id(self)}")
         self._ipc_dir.mkdir(mode=0o700, exist_ok=True)
         if os.geteuid() == 0:
-            os.chown(self._ipc_dir, NOBODY, NOBODY)
+            os.chown(self._ipc_dir, sandbox_uid(), sandbox_uid())
         self.ip = str(self._ipc_dir / "kernel")
         self.connection_file = str(self._ipc_dir / "connection.json")
 
@@ -90,15 +98,15 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
-        if os.geteuid() == 0:  # the kernel runs as nobody and must read it
-            os.chown(self.connection_file, NOBODY, NOBODY)
+        if os.geteuid() == 0:  # the kernel runs as the sandbox user and must read it
+            os.chown(self.connection_file, sandbox_uid(), sandbox_uid())
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
         workdir = self._workdir
         if os.geteuid() == 0:
             for path in [workdir, *workdir.rglob("*")]:
-                os.chown(path, NOBODY, NOBODY)
+                os.chown(path, sandbox_uid(), sandbox_uid())
         return bwrap_prefix(workdir, self._ipc_dir, self.memory_mb, self.cpu_seconds,
                             self.processes, self.file_mb) + cmd
 
@@ -114,7 +122,7 @@ def check():
     import tempfile
     with tempfile.TemporaryDirectory() as scratch:
         if os.geteuid() == 0:
-            os.chown(scratch, NOBODY, NOBODY)
+            os.chown(scratch, sandbox_uid(), sandbox_uid())
         command = bwrap_prefix(Path(scratch), Path(scratch)) + [sys.executable, "-c", "pass"]
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:

@@ -15,7 +15,7 @@ FLAGS = {"infinite_loop": "timed_out", "kernel_crash": "kernel_died"}
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     result, expected = run_demo(Course(), tmp_path_factory.mktemp("demo") / "course",
-                                jobs=2, cell_timeout=5, notebook_timeout=120)
+                                jobs=2, cell_timeout=5, notebook_timeout=120, verify_timeout=20)
     return result, expected
 
 
@@ -38,6 +38,7 @@ def test_flags_name_what_happened(graded):
         else:
             assert flags == ({FLAGS[kind]} if kind in FLAGS else set()), (kind, row)
         assert row["sandbox"] == "on"
+        assert row["verified"] == ("no" if kind.startswith("not_a_notebook_") else "yes")
 
 
 def test_not_a_notebook_is_listed_for_review_with_the_reason(graded):
@@ -69,7 +70,7 @@ def test_csv_has_one_row_per_student_with_tests_total_and_flags(graded):
     with open(result.csv, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["student", "test_square", "test_add", "test_mul", "test_apple_shopping",
-                             "test_fruit_shopping", "total", "max", "flags", "sandbox", "notes"]
+                             "test_fruit_shopping", "total", "max", "flags", "sandbox", "verified", "notes"]
     by_kind = {expected[r["student"]][0]: r for r in rows}
     source_mul = by_kind["source_mul"]
     assert (source_mul["test_mul"], source_mul["test_apple_shopping"], source_mul["total"]) == ("0.0", "0.0", "4.0")

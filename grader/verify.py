@@ -1,0 +1,209 @@
+"""Verify: each graded gradient checked again outside the student's kernel. The verified result is the score.
+
+The notebook's tests run in the student's kernel after the student's code, so a student can
+monkeypatch what they call. Here the trusted process (which never runs student code) picks fresh
+inputs and upstream gradients and computes the expected answers with torch's own autograd; a
+fresh sandboxed process (``verify_runner``) runs only the student's answer cells and returns
+numbers; the trusted process compares. An assignment is verified when ``grader/specs/<name>.py``
+exists; its ``TESTS`` maps grade cell ids to cases built with ``function_case``/``graph_case``.
+"""
+import importlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import torch
+
+from . import sandbox
+
+RUNNER = (Path(__file__).parent / "verify_runner.py").read_text()
+
+
+@dataclass
+class Verdict:
+    """One grade cell's verified outcome for one student."""
+    passed: bool
+    reason: str = ""
+
+
+@dataclass
+class StudentVerification:
+    verdicts: dict = field(default_factory=dict)  # grade cell id -> Verdict
+
+
+def spec_for(assignment):
+    """The assignment's verification spec module, or None when it has none."""
+    try:
+        return importlib.import_module(f"grader.specs.{assignment}")
+    except ModuleNotFoundError:
+        return None
+
+
+# --- building cases (trusted side) -----------------------------------------------------------
+
+def _random(shape, generator):
+    values = torch.rand(shape, generator=generator, dtype=torch.float64) * 3 + 0.5
+    signs = torch.where(torch.rand(shape, generator=generator) < 0.3, -1.0, 1.0).to(torch.float64)
+    return values * signs
+
+
+def function_case(target, reference, shapes, exact_shapes=False):
+    """A Function ``target`` checked against ``reference`` (torch ops) on fresh inputs of ``shapes``."""
+    def build(generator):
+        inputs = [_random(s, generator) for s in shapes]
+        leaves = [x.clone().requires_grad_() for x in inputs]
+        out = reference(*leaves)
+        upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) * 2 + 0.5
+        grads = torch.autograd.grad(out, leaves, upstream, allow_unused=True)
+        return {"kind": "function", "target": target, "inputs": [x.tolist() for x in inputs],
+                "upstream": upstream.tolist()}, {"out": out.detach(), "grads": grads,
+                                                  "shapes": shapes, "exact_shapes": exact_shapes}
+    return build
+
+
+def graph_case(target, reference, values, output, nodes):
+    """A graph-building function ``target``: gradients of its ``output`` and the node types used."""
+    def build(generator):
+        inputs = [torch.tensor([v * float(1 + torch.rand(1, generator=generator))], dtype=torch.float64)
+                  for v in values]
+        leaves = [x.clone().requires_grad_() for x in inputs]
+        out = reference(*leaves)
+        upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) + 0.5
+        grads = torch.autograd.grad(out, leaves, upstream)
+        return {"kind": "graph", "target": target, "output": output,
+                "inputs": [x.tolist() for x in inputs], "upstream": upstream.tolist()}, \
+            {"out": out.detach(), "grads": grads, "nodes": nodes}
+    return build
+
+
+def _compare(result, expected):
+    """'' if the student's numbers match the expected ones, else what is wrong."""
+    if "error" in result:
+        return f"the student's code raised {result['error']}"
+    try:
+        out = torch.tensor(result["out"], dtype=torch.float64)
+        if out.shape != expected["out"].shape or not torch.allclose(out, expected["out"]):
+            return "forward values differ"
+        if "nodes" in expected and set(result["nodes"]) != expected["nodes"]:
+            return f"graph built from {sorted(set(result['nodes']))}, expected {sorted(expected['nodes'])}"
+        if len(result["grads"]) != len(expected["grads"]):
+            return f"{len(result['grads'])} gradients returned for {len(expected['grads'])} inputs"
+        for number, (got, want) in enumerate(zip(result["grads"], expected["grads"])):
+            if got is None:
+                return f"no gradient for input {number}"
+            got = torch.tensor(got, dtype=torch.float64)
+            if got.shape != want.shape and not expected.get("exact_shapes"):
+                got = got.sum_to_size(want.shape) if got.dim() >= want.dim() else got  # as autograd does
+            if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-6, atol=1e-8):
+                return f"wrong gradient for input {number}"
+        if result.get("upstream_changed"):
+            return "backward changed grad_output in place"
+    except (TypeError, ValueError, RuntimeError) as error:
+        return f"malformed result: {error}"
+    return ""
+
+
+# --- running (untrusted side in the sandbox) -------------------------------------------------
+
+def _answer_cells(notebook_path):
+    nb = nbformat.read(notebook_path, as_version=4)
+    order, answers = [], {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answers[meta["grade_id"]] = cell.source
+        if meta.get("grade_id"):
+            order.append(meta["grade_id"])
+    return order, answers
+
+
+def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, slot=1):
+    """Verify one student's notebook against ``spec``; returns StudentVerification."""
+    order, answers = _answer_cells(notebook_path)
+    generator = torch.Generator().manual_seed(seed)
+    steps, expected, done = [], {}, set()
+    for position, grade_id in enumerate(order):
+        if grade_id in answers:
+            continue
+        if grade_id not in spec.TESTS:
+            continue
+        for earlier in order[:position]:
+            if earlier in answers and earlier not in done:
+                steps.append({"exec": answers[earlier], "id": earlier})
+                done.add(earlier)
+        for number, build in enumerate(spec.TESTS[grade_id]):
+            case, want = build(generator)
+            case_id = f"{grade_id}#{number}"
+            steps.append({**case, "id": case_id})
+            expected[case_id] = want
+    tag = "@@" + secrets.token_hex(8) + "@@"
+    results = _run_in_sandbox({"tag": tag, "steps": steps}, timeout, sandboxed, slot)
+    outcome = StudentVerification()
+    for grade_id in spec.TESTS:
+        if grade_id not in order:
+            continue
+        reasons = []
+        for case_id in (c for c in expected if c.split("#")[0] == grade_id):
+            if case_id not in results:
+                reasons.append("the verifier stopped before this check (crash, exit or time-out)")
+                break
+            problem = _compare(results[case_id], expected[case_id])
+            if problem:
+                reasons.append(problem)
+                break
+        outcome.verdicts[grade_id] = Verdict(not reasons, "; ".join(reasons))
+    return outcome
+
+
+def _run_in_sandbox(job, timeout, sandboxed, slot):
+    """Results by case id from one fresh runner process."""
+    with tempfile.TemporaryDirectory(prefix="grader-verify-") as scratch:
+        command = [sys.executable, "-I", "-c", RUNNER]
+        if sandboxed:
+            uid = sandbox.sandbox_uid(slot)
+            if os.geteuid() == 0:
+                os.chown(scratch, uid, uid)
+            command = sandbox.bwrap_prefix(Path(scratch), Path(scratch), uid=uid) + command
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, cwd=scratch)
+        try:
+            stdout, _ = process.communicate(json.dumps(job).encode(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, _ = process.communicate()
+    results = {}
+    for line in stdout.decode("utf-8", "replace").splitlines():
+        if line.startswith(job["tag"]):
+            try:
+                message = json.loads(line[len(job["tag"]):])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(message, dict) and "id" in message and message["id"] not in results:
+                results[message["id"]] = message
+    return results
+
+
+def verify_students(course, assignment, students, jobs=2, sandboxed=True, seed=None, timeout=60):
+    """{student: StudentVerification} for the assignment's autograded notebooks (empty: no spec)."""
+    spec = spec_for(assignment)
+    if spec is None:
+        return {}
+    seed = secrets.randbits(31) if seed is None else seed
+
+    def one(slot, student):
+        outcome = StudentVerification()
+        for path in sorted((course.autograded / student / assignment).glob("*.ipynb")):
+            outcome.verdicts.update(verify_notebook(spec, path, seed, timeout=timeout,
+                                                    sandboxed=sandboxed, slot=slot).verdicts)
+        return student, outcome
+
+    jobs = max(1, jobs)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(pool.map(one, [1 + i % jobs for i in range(len(students))], students))
