@@ -187,9 +187,11 @@ class LabPage:
         editor.fill(source)  # select all, then insert the text (no auto-indent on the way)
 
     def save(self):
+        dirty = self.page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")
+        dirty.wait_for()  # the edits have reached the notebook's model
         self.page.keyboard.press("Escape")
         self.page.keyboard.press("Control+s")
-        self.page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached")
+        dirty.wait_for(state="detached")
 
     def run_all(self):
         """Run > Run All Cells, then wait until no cell is queued or running."""

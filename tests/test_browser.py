@@ -1,8 +1,8 @@
 """Students in JupyterLab, in a real browser: fetch, answer, run, validate, submit; then grading.
 
 One JupyterLab server per student (as on a hub: nbgrader takes the student's name from the
-server's configuration), both started at once on a temp copy of the course with the student
-configuration of grader/lab/. The instructor releases, collects and autogrades with stock
+server's configuration, not from the browser), both started at once with the student
+configuration of grader/lab/, each on an empty workspace, on a temp copy of the course. The instructor releases, collects and autogrades with stock
 nbgrader commands in the same copy. Screenshots: test-artifacts/browser/.
 """
 import re
@@ -15,11 +15,11 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from browser_lab import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer
 from grader import simulate
-from grader.course import REPO_ROOT
+from grader.course import REPO_ROOT, Course
 
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
 TOTAL, MUL_POINTS, APPLE_POINTS, FRUIT_POINTS = 12, 3, 2, 3
-STUDENTS = ("lab_alice", "lab_bob")  # two names for one OS user: the exchange must tell them apart
+STUDENTS = ("alice", "bob")  # two names for one OS user: the exchange must tell them apart
 SHOTS = REPO_ROOT / "test-artifacts" / "browser"
 PROGRESS = "report_progress("  # the notebook's last cell: one PASS/FAIL line per exercise
 COURSE_ENV = ("COURSE_EXCHANGE", "COURSE_ID", "COURSE_STUDENT_ID", "JUPYTER_CONFIG_PATH")
@@ -45,15 +45,18 @@ def shots():
 
 
 @pytest.fixture(scope="module")
-def course(released_course):
-    """The temp course with the lab configuration, its assignment released to the exchange."""
+def course(tmp_path_factory):
+    """A temp course of its own (its gradebook and exchange are this module's alone), with the
+    lab configuration, the assignment generated and released to the exchange."""
     with pytest.MonkeyPatch.context() as env:
         for name in COURSE_ENV:  # the defaults: the exchange is grader/exchange of this course
             env.delenv(name, raising=False)
-        shutil.copytree(REPO_ROOT / "grader" / "lab", released_course.grader / "lab",
-                        ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-        released_course.nbgrader("release_assignment", ASSIGNMENT, "--force")
-        yield released_course
+        course = Course().copy_to(tmp_path_factory.mktemp("lab-course"))
+        shutil.copytree(REPO_ROOT / "grader" / "lab", course.grader / "lab",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        course.nbgrader("generate_assignment", ASSIGNMENT, "--force")
+        course.nbgrader("release_assignment", ASSIGNMENT)
+        yield course
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,7 @@ def scores(course, student):
         return {g.name: g.score for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student).grades}
 
 
-def test_students_submit_from_jupyterlab_and_the_instructor_grades_them(course, labs, context, shots):
+def test_students_submit_from_jupyterlab_and_the_instructor_grades_them(chromium, course, labs, context, shots):
     correct = simulate.solution_answers(course.solutions / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     source_mul = dict(correct, mul=simulate.replace_line(
         correct["mul"], "return grad_output * y, grad_output * x", simulate.SOURCE_MUL_BACKWARD))
@@ -169,14 +172,14 @@ def test_students_submit_from_jupyterlab_and_the_instructor_grades_them(course, 
     course.nbgrader("collect", ASSIGNMENT)
     for student in STUDENTS:
         assert (course.submitted / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb").exists()
-    course.nbgrader("autograde", ASSIGNMENT, "--student=lab_*")
+    course.nbgrader("autograde", ASSIGNMENT)
     assert sum(scores(course, alice).values()) == TOTAL
     got = scores(course, bob)
     assert got["test_mul"] == got["test_apple_shopping"] == got["test_fruit_shopping"] == 0, got
     assert sum(got.values()) == TOTAL - MUL_POINTS - APPLE_POINTS - FRUIT_POINTS
 
 
-def test_student_lab_has_no_formgrader_or_create_assignment(labs, context, shots):
+def test_student_lab_has_no_formgrader_or_create_assignment(chromium, labs, context, shots):
     page = LabPage(context, labs[STUDENTS[0]], shots, "formgrader-hidden")
     page.open_lab()
     items = page.menu("Nbgrader")
