@@ -11,6 +11,7 @@ limits on memory, CPU time, processes and file size. Wall-clock limits come from
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -107,11 +108,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         if os.geteuid() == 0:
             for path in [workdir, *workdir.rglob("*")]:
                 os.chown(path, sandbox_uid(), sandbox_uid())
-        return bwrap_prefix(workdir, self._ipc_dir, self.memory_mb, self.cpu_seconds,
-                            self.processes, self.file_mb) + cmd
+        self._cgroups = Cgroups(self._ipc_dir.name, self.memory_mb, self.processes)
+        return self._cgroups.prefix() + bwrap_prefix(workdir, self._ipc_dir, self.memory_mb,
+                                                     self.cpu_seconds, self.processes,
+                                                     self.file_mb) + cmd
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
+        if hasattr(self, "_cgroups"):
+            self._cgroups.remove()
         if not restart:
             shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
@@ -128,3 +133,63 @@ def check():
     if result.returncode != 0:
         raise SandboxUnavailable(f"bubblewrap cannot start a sandbox here: {result.stderr.strip()}; "
                                  "pass --no-sandbox to grade without one")
+
+
+class Cgroups:
+    """A cgroup (v1 cpu, memory, pids) of its own for one sandbox, where the machine allows it.
+
+    Rlimits are per process; cgroups bound the sandbox as a whole: a fork bomb gets one fair CPU
+    share and one memory budget, so a student next to it keeps running at full speed. Where the
+    cgroup folders are not writable, ``available`` is False and only the rlimits apply.
+    """
+
+    ROOT = Path("/sys/fs/cgroup")
+    LIMITS = {"cpu": {}, "memory": {"memory.limit_in_bytes": "{memory}", "memory.swappiness": "0"},
+              "pids": {"pids.max": "{processes}"}}
+
+    def __init__(self, name, memory_mb, processes):
+        self.folders = [self.ROOT / controller / "grader" / name for controller in self.LIMITS]
+        self.available = os.geteuid() == 0 and all(
+            os.access(self.ROOT / c, os.W_OK) for c in self.LIMITS)
+        if not self.available:
+            return
+        try:
+            for folder, limits in zip(self.folders, self.LIMITS.values()):
+                folder.mkdir(parents=True, exist_ok=True)
+                for key, value in limits.items():
+                    (folder / key).write_text(value.format(memory=memory_mb * 2**20, processes=processes))
+        except OSError:
+            self.available = False
+            self.remove()
+
+    def prefix(self):
+        """A command prefix that moves the process into the cgroups, then execs the rest."""
+        if not self.available:
+            return []
+        moves = "; ".join(f"echo $$ > {folder / 'cgroup.procs'}" for folder in self.folders)
+        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sandbox"]
+
+    def remove(self):
+        """Kill whatever is left in the cgroups and delete them."""
+        for folder in self.folders:
+            procs = folder / "cgroup.procs"
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in procs.read_text().split()]
+                except OSError:
+                    break
+                if not pids:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(pid, 9)
+                    except OSError:
+                        pass
+            for _ in range(20):  # the kernel frees a cgroup a moment after its last process exits
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)

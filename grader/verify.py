@@ -54,17 +54,37 @@ def _random(shape, generator):
     return values * signs
 
 
+class Labels:
+    """A non-differentiable input: ``count`` random class labels, as integers or one-hot rows."""
+
+    def __init__(self, count, classes, one_hot=False):
+        self.count, self.classes, self.one_hot = count, classes, one_hot
+
+    def draw(self, generator):
+        labels = torch.randint(self.classes, (self.count,), generator=generator)
+        return torch.nn.functional.one_hot(labels, self.classes).double() if self.one_hot else labels
+
+
 def function_case(target, reference, shapes, exact_shapes=False):
-    """A Function ``target`` checked against ``reference`` (torch ops) on fresh inputs of ``shapes``."""
+    """A Function ``target`` checked against ``reference`` (torch ops) on fresh inputs.
+
+    shapes: one entry per input, a shape (a random float64 input that gets a gradient) or a
+    ``Labels`` (an input without one). exact_shapes: gradients must have their input's shape
+    (no summing down of broadcast gradients, as autograd would do).
+    """
     def build(generator):
-        inputs = [_random(s, generator) for s in shapes]
-        leaves = [x.clone().requires_grad_() for x in inputs]
+        inputs = [s.draw(generator) if isinstance(s, Labels) else _random(s, generator) for s in shapes]
+        leaves = [x.clone().requires_grad_(x.is_floating_point() and not isinstance(s, Labels))
+                  for x, s in zip(inputs, shapes)]
+        differentiable = [x for x in leaves if x.requires_grad]
         out = reference(*leaves)
         upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) * 2 + 0.5
-        grads = torch.autograd.grad(out, leaves, upstream, allow_unused=True)
+        found = iter(torch.autograd.grad(out, differentiable, upstream, allow_unused=True))
+        grads = [next(found) if x.requires_grad else None for x in leaves]
         return {"kind": "function", "target": target, "inputs": [x.tolist() for x in inputs],
+                "dtypes": [str(x.dtype).replace("torch.", "") for x in inputs],
                 "upstream": upstream.tolist()}, {"out": out.detach(), "grads": grads,
-                                                  "shapes": shapes, "exact_shapes": exact_shapes}
+                                                  "exact_shapes": exact_shapes}
     return build
 
 
@@ -96,6 +116,8 @@ def _compare(result, expected):
         if len(result["grads"]) != len(expected["grads"]):
             return f"{len(result['grads'])} gradients returned for {len(expected['grads'])} inputs"
         for number, (got, want) in enumerate(zip(result["grads"], expected["grads"])):
+            if want is None:  # an input without a gradient (labels): whatever backward returns
+                continue
             if got is None:
                 return f"no gradient for input {number}"
             got = torch.tensor(got, dtype=torch.float64)
@@ -128,7 +150,7 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, slot
     """Verify one student's notebook against ``spec``; returns StudentVerification."""
     order, answers = _answer_cells(notebook_path)
     generator = torch.Generator().manual_seed(seed)
-    steps, expected, done = [], {}, set()
+    steps, expected, done = [{"exec": getattr(spec, "PREAMBLE", ""), "id": "preamble"}], {}, set()
     for position, grade_id in enumerate(order):
         if grade_id in answers:
             continue
@@ -166,11 +188,12 @@ def _run_in_sandbox(job, timeout, sandboxed, slot):
     """Results by case id from one fresh runner process."""
     with tempfile.TemporaryDirectory(prefix="grader-verify-") as scratch:
         command = [sys.executable, "-I", "-c", RUNNER]
+        cgroups = sandbox.Cgroups(Path(scratch).name, 4096, 64) if sandboxed else None
         if sandboxed:
             uid = sandbox.sandbox_uid(slot)
             if os.geteuid() == 0:
                 os.chown(scratch, uid, uid)
-            command = sandbox.bwrap_prefix(Path(scratch), Path(scratch), uid=uid) + command
+            command = cgroups.prefix() + sandbox.bwrap_prefix(Path(scratch), Path(scratch), uid=uid) + command
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL, cwd=scratch)
         try:
@@ -178,6 +201,9 @@ def _run_in_sandbox(job, timeout, sandboxed, slot):
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, _ = process.communicate()
+        finally:
+            if cgroups:
+                cgroups.remove()
     results = {}
     for line in stdout.decode("utf-8", "replace").splitlines():
         if line.startswith(job["tag"]):

@@ -24,7 +24,7 @@ def main():
 
     import torch
     namespace = {"__name__": "__main__"}
-    exec("import torch\nimport torch.nn as nn", namespace)
+    exec("import torch\nimport torch.nn as nn", namespace)  # the spec's PREAMBLE may add more
 
     def send(message):
         results.write(job["tag"] + json.dumps(message) + "\n")
@@ -49,7 +49,7 @@ def main():
 
     def run_function(case):
         function = namespace[case["target"]]
-        inputs = [torch.tensor(v, dtype=torch.float64) for v in case["inputs"]]
+        inputs = [torch.tensor(v, dtype=getattr(torch, d)) for v, d in zip(case["inputs"], case["dtypes"])]
         upstream = torch.tensor(case["upstream"], dtype=torch.float64)
         kept = upstream.clone()
         ctx = Context(len(inputs))

@@ -1,0 +1,167 @@
+"""A hostile class: each student one known attack or failure, graded in one sandboxed batch.
+
+Every attack sits in the Mul answer cell, after a Mul class that is either correct (the honest
+part deserves 12/12) or the source notebook's buggy one (it deserves 4/12: Square and Add).
+For each student the test asserts the exact total and flags; around them it asserts that honest
+students lose nothing, no secret leaks into feedback, the gradebook and the files outside the
+submission are untouched, and no network connection was made.
+"""
+import json
+import socket
+import threading
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from grader import batch, simulate
+from grader.course import Course
+
+A, NB = "a1_backprop", "backprop"
+RIGHT_MUL = "return grad_output * y, grad_output * x"
+HIDDEN_ONLY = "check_function(Mul, torch.mul"  # text that exists only in the hidden tests
+
+
+def attacks(course, port):
+    """{student: (Mul answer source, expected total, expected flags)}."""
+    correct = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")["mul"]
+    buggy = simulate.replace_line(correct, RIGHT_MUL, simulate.SOURCE_MUL_BACKWARD)
+    gradebook, solution = course.gradebook, course.solutions / A / f"{NB}.ipynb"
+    outside = course.root / "pwned.txt"
+    hard_coded = simulate.replace_line(correct, RIGHT_MUL, (
+        "return (y.clone(), x.clone()) if x.tolist() == [1.5, -2.0, 3.0] else (x * 0, y * 0)"))
+    always_equal = simulate.replace_line(correct, RIGHT_MUL, "return AlwaysEqual(), AlwaysEqual()")
+    return {
+        "honest_1": (correct, 12, set()),
+        "honest_2": (correct, 12, set()),
+        "hide_traceback": (buggy + "\nget_ipython().showtraceback = lambda *a, **k: None\n"
+                           "raise RuntimeError('hidden')", 4, set()),
+        "hide_traceback_class": (buggy + "\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+                                 "InteractiveShell.showtraceback = lambda *a, **k: None", 4, set()),
+        "custom_exc": (buggy + "\nget_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
+                       4, set()),
+        "patch_torch_checks": (buggy + "\ntorch.allclose = lambda *a, **k: True\n"
+                               "torch.autograd.gradcheck = lambda *a, **k: True\n"
+                               "torch.testing.assert_close = lambda *a, **k: None", 4,
+                               {"possible_tampering"}),
+        "patch_tensor_eq": (buggy + "\ntorch.Tensor.__eq__ = lambda *a: True\n"
+                            "torch.equal = lambda *a, **k: True", 4, set()),
+        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 4,
+                               {"possible_tampering"}),
+        "sys_modules": (buggy + "\nimport sys, types\nfake = types.ModuleType('backprop_checks')\n"
+                        "fake.check_function = lambda *a, **k: None\nfake.random_inputs = lambda *a, **k: []\n"
+                        "sys.modules['backprop_checks'] = fake\n"
+                        "from backprop_checks import check_function, random_inputs", 4,
+                        {"possible_tampering"}),
+        "always_equal_object": ("class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
+                                + always_equal, 4, set()),
+        "hard_coded_visible_inputs": (hard_coded, 4, set()),
+        "read_secrets": (correct + "\nimport glob\n"
+                         f"for path in [{str(solution)!r}, {str(gradebook)!r}] + "
+                         f"glob.glob({str(course.submitted / '*' / A / '*.ipynb')!r}):\n"
+                         "    try:\n        print(open(path, errors='replace').read())\n"
+                         "    except Exception as error:\n        print('blocked:', type(error).__name__)",
+                         12, set()),
+        "print_hidden_tests": (correct + "\nget_ipython().events.register("
+                               "'pre_run_cell', lambda info: print(info.raw_cell))", 12, set()),
+        "write_outside": (correct + "\nfor path in [" + repr(str(gradebook)) + ", "
+                          + repr(str(outside)) + "]:\n    try:\n"
+                          "        open(path, 'a').write('pwned')\n        print('WRITE-OK', path)\n"
+                          "    except Exception as error:\n        print('blocked:', type(error).__name__)",
+                          12, set()),
+        "os_exit": (correct + "\nimport os\nos._exit(1)", 4, {"kernel_died"}),
+        "sys_exit": (correct + "\nimport sys\nsys.exit(0)", 12, set()),
+        "segfault": (correct + "\nimport ctypes\nctypes.string_at(0)", 4, {"kernel_died"}),
+        "loop_ignoring_sigint": (correct + "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                 "while True:\n    pass", 4, {"timed_out"}),
+        "memory_bomb": (correct + "\ndef bomb():\n    blocks = []\n    while True:\n"
+                        "        blocks.append(bytearray(10**8))\nbomb()", 12, set()),
+        "fork_bomb": (correct + "\nimport os\nwhile True:\n    try:\n        os.fork()\n"
+                      "    except OSError:\n        pass", 4, {"timed_out"}),
+        "huge_output": (correct + "\nprint('x' * 100_000_000)", 12, set()),
+        "network": (correct + "\nimport socket\ntry:\n"
+                    f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'stolen')\n"
+                    "    print('CONNECTED')\nexcept OSError as error:\n    print('blocked:', error)", 12, set()),
+    }
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    course = Course().copy_to(tmp_path_factory.mktemp("hostile") / "course")
+    course.nbgrader("generate_assignment", A, "--force")
+    server = LoopbackServer()
+    plan = attacks(course, server.port)
+    answers = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")
+    for student, (mul, _, _) in plan.items():
+        folder = course.submitted / student / A
+        folder.mkdir(parents=True)
+        nb = simulate.build_submission(course.release / A / f"{NB}.ipynb", dict(answers, mul=mul))
+        nbformat.write(nb, folder / f"{NB}.ipynb")
+    result = batch.grade(course, A, jobs=2, cell_timeout=10, notebook_timeout=120, verify_timeout=30)
+    server.socket.close()
+    return course, plan, result, server
+
+
+def _outputs(course, student):
+    """Everything the student's autograded notebook displayed, as one string."""
+    nb = nbformat.read(course.autograded / student / A / f"{NB}.ipynb", as_version=4)
+    return json.dumps([cell.get("outputs", []) for cell in nb.cells])
+
+
+def _rows(result):
+    return {row["student"]: row for row in result.rows}
+
+
+@pytest.mark.parametrize("student", sorted(attacks(Course(), 0)))
+def test_each_attack_scores_what_its_honest_part_deserves(hostile, student):
+    _, plan, result, _ = hostile
+    row = _rows(result)[student]
+    _, total, flags = plan[student]
+    assert (row["total"], set(filter(None, row["flags"].split(";")))) == (total, flags), row["notes"]
+
+
+def test_the_batch_finished_with_every_student_in_the_gradebook(hostile):
+    course, plan, result, _ = hostile
+    assert len(result.rows) == len(plan) and not result.manual_review
+    with Gradebook(course.db_url, "backprop") as gb:
+        assert {s.student_id for s in gb.assignment_submissions(A)} == set(plan)
+
+
+def test_nothing_outside_the_submission_was_written_and_no_connection_made(hostile):
+    course, _, result, server = hostile
+    assert not (course.root / "pwned.txt").exists()
+    assert server.connections == 0
+    outputs = _outputs(course, "write_outside")
+    assert "WRITE-OK" not in outputs and outputs.count("blocked:") == 2
+    outputs = _outputs(course, "network")
+    assert "CONNECTED" not in outputs and "blocked:" in outputs
+
+
+def test_no_secret_reaches_outputs_or_feedback(hostile):
+    course, plan, _, _ = hostile
+    printed = _outputs(course, "read_secrets")
+    assert HIDDEN_ONLY not in printed and "blocked:" in printed and "SQLite format" not in printed
+    for student in plan:
+        page = course.feedback / student / A / f"{NB}.html"
+        if page.exists():
+            html = page.read_text()
+            assert HIDDEN_ONLY not in html and "BEGIN HIDDEN TESTS" not in html, student
