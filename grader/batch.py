@@ -4,6 +4,7 @@ Each step is its own module; this one only runs them in order, keeps going past 
 student's failure, and says where the results are.
 """
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,21 +64,26 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, 
 
     log(f"grading {len(gradeable)} of {len(students)} submissions of {assignment} "
         f"(sandbox {'on' if sandboxed else 'OFF'})")
+    started = time.monotonic()
     limits = {"timeout": cell_timeout, "notebook_timeout": notebook_timeout, "sandbox": sandboxed}
     failed = autograde.autograde(course, assignment, gradeable, jobs=jobs, executor=executor,
                                  limits=limits, progress=Progress(len(gradeable), "autograde"))
     for student, error in failed.items():
         problems[student].append("autograde failed: " + error.strip().splitlines()[-1][:300])
     graded = [s for s in gradeable if s not in failed]
+    autograded = time.monotonic()
     verifications = verify.verify_students(course, assignment, graded, jobs=jobs or 2,
                                            sandboxed=sandboxed, timeout=verify_timeout)
     disagreements = score.record_verified(course, assignment, verifications)
+    verified = time.monotonic()
     if verify.spec_for(assignment) is None:
         log(f"note: no grader/specs/{assignment}.py, so scores are the notebook's own tests")
     feedback_failed = feedback.generate(course, assignment, graded)
     for student, error in feedback_failed.items():
         problems[student].append("feedback failed: " + error.strip().splitlines()[-1][:300])
 
+    log(f"time: autograde {autograded - started:.0f} s, verification {verified - autograded:.0f} s, "
+        f"feedback {time.monotonic() - verified:.0f} s")
     out = course.grader / "reports" / assignment
     out.mkdir(parents=True, exist_ok=True)
     tests, rows = report.collect_rows(course, assignment, students, repairs, problems, sandboxed,

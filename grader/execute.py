@@ -7,10 +7,15 @@ displayed) it adds:
 - a kernel that dies, or loops past its limit, costs only the cells it did not finish: the
   remaining cells get an error output naming the cause, and the notebook is still saved;
 - hidden tests run as a second request after the visible part of their cell, and their outputs
-  are marked, so that feedback can show the visible output and hide what the hidden part printed.
+  are marked, so that feedback can show the visible output and hide what the hidden part printed;
+- the kernel works in a scratch folder holding the assignment's helper files but not the
+  notebook, whose file (hidden tests restored by nbgrader) would otherwise sit in its cwd.
 """
 import copy
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -62,10 +67,19 @@ class GradingExecute(Execute):
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._cell_timeout = self.timeout
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
+        for helper in folder.iterdir():
+            if helper.is_file() and helper.suffix != ".ipynb":
+                shutil.copy(helper, scratch)
+        resources.setdefault("metadata", {})["path"] = str(scratch)
         try:
             return super().preprocess(nb, resources, km)
         except DeadKernelError:  # the kernel died between cells, or while shutting down
             return nb, resources
+        finally:
+            resources["metadata"]["path"] = str(folder)
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -1,38 +1,20 @@
-"""Stock `nbgrader autograde` on simulated submissions gives the exact expected scores."""
-import shutil
-
-import nbformat
+"""Stock `nbgrader autograde` on simulated a1 submissions gives the exact expected scores."""
 import pytest
-from nbgrader.api import Gradebook
 
 from grader import simulate
+from simulated_class import answers_with, grade_class
 
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
 MUL_POINTS, APPLE_POINTS, FRUIT_POINTS, TOTAL = 3, 2, 3, 12
 
 
-def submit(course, student, answers):
-    folder = course.submitted / student / ASSIGNMENT
-    folder.mkdir(parents=True)
-    release = course.release / ASSIGNMENT
-    for helper in release.glob("*.py"):
-        shutil.copy(helper, folder)
-    nb = simulate.build_submission(release / f"{NOTEBOOK}.ipynb", answers)
-    nbformat.write(nb, folder / f"{NOTEBOOK}.ipynb")
-
-
 @pytest.fixture(scope="module")
 def scores(released_course):
     correct = simulate.solution_answers(released_course.solutions / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
-    source_mul = dict(correct, mul=simulate.replace_line(
-        correct["mul"], "return grad_output * y, grad_output * x", simulate.SOURCE_MUL_BACKWARD))
-    students = {"correct": correct, "source_mul": source_mul, "blank": {}}
-    for student, answers in students.items():
-        submit(released_course, student, answers)
-    released_course.nbgrader("autograde", ASSIGNMENT)
-    with Gradebook(released_course.db_url, "backprop") as gb:
-        yield {s: {g.name: g.score for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, s).grades}
-               for s in students}
+    source_mul = answers_with(correct, "mul", "return grad_output * y, grad_output * x",
+                              simulate.SOURCE_MUL_BACKWARD)
+    return grade_class(released_course, ASSIGNMENT, NOTEBOOK,
+                       {"correct": correct, "source_mul": source_mul, "blank": {}})
 
 
 def test_correct_submission_gets_full_marks(scores):

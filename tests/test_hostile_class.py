@@ -19,7 +19,7 @@ from grader.course import Course
 
 A, NB = "a1_backprop", "backprop"
 RIGHT_MUL = "return grad_output * y, grad_output * x"
-HIDDEN_ONLY = "check_function(Mul, torch.mul"  # text that exists only in the hidden tests
+HIDDEN_ONLY = "random_inputs((9,), (9,), seed=32)"  # text that exists only in the hidden tests
 
 
 def attacks(course, port):
@@ -64,6 +64,13 @@ def attacks(course, port):
                          12, set()),
         "print_hidden_tests": (correct + "\nget_ipython().events.register("
                                "'pre_run_cell', lambda info: print(info.raw_cell))", 12, set()),
+        "stash_hidden_tests": (correct + "\nseen = []\nip = get_ipython()\n"
+                               "ip.events.register('pre_run_cell', lambda info: seen.append(info.raw_cell))\n"
+                               "ip.events.register('post_run_cell', lambda result: print('\\n'.join(seen)))",
+                               12, set()),
+        "read_own_notebook": (correct + "\nimport glob, os\nprint('cwd holds', sorted(os.listdir('.')))\n"
+                              "for path in glob.glob('**/*.ipynb', recursive=True):\n"
+                              "    print(open(path).read())", 12, set()),
         "write_outside": (correct + "\nfor path in [" + repr(str(gradebook)) + ", "
                           + repr(str(outside)) + "]:\n    try:\n"
                           "        open(path, 'a').write('pwned')\n        print('WRITE-OK', path)\n"
@@ -160,6 +167,7 @@ def test_no_secret_reaches_outputs_or_feedback(hostile):
     course, plan, _, _ = hostile
     printed = _outputs(course, "read_secrets")
     assert HIDDEN_ONLY not in printed and "blocked:" in printed and "SQLite format" not in printed
+    assert "backprop.ipynb" not in _outputs(course, "read_own_notebook")
     for student in plan:
         page = course.feedback / student / A / f"{NB}.html"
         if page.exists():
