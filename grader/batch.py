@@ -45,13 +45,13 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, 
           executor=autograde.EXECUTOR, sandboxed=True, log=print):
     if assignment not in course.assignments():
         raise InstructorError(f"unknown assignment {assignment!r}; have {course.assignments()}")
-    if not course.gradebook.exists() and course.db_url.startswith("sqlite:"):
-        raise InstructorError("no gradebook yet: run `make release` (nbgrader generate_assignment)")
     if sandboxed:
         try:
             sandbox.check()
         except sandbox.SandboxUnavailable as error:
             raise InstructorError(str(error)) from None
+    if not course.gradebook.exists() and course.db_url.startswith("sqlite:"):
+        raise InstructorError("no gradebook yet: run `make release` (nbgrader generate_assignment)")
     students = collect.students(course, assignment)
     if not students:
         raise InstructorError(f"no submissions in {course.submitted}/*/{assignment}")

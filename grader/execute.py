@@ -59,11 +59,14 @@ class GradingExecute(Execute):
     ).tag(config=True)
 
     sandbox = Bool(True, help="Run the kernel in grader.sandbox (bubblewrap).").tag(config=True)
+    warm = Bool(True, help="Fork sandboxed kernels from a warm process (grader.warm) "
+                           "instead of starting each one anew.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         if self.sandbox:
             from .sandbox import SandboxedKernelManager
-            self.kernel_manager_class = SandboxedKernelManager
+            from .warm import WarmKernelManager
+            self.kernel_manager_class = WarmKernelManager if self.warm else SandboxedKernelManager
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._cell_timeout = self.timeout

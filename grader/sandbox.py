@@ -10,7 +10,9 @@ limits on memory, CPU time, processes and file size. Wall-clock limits come from
 """
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,16 +41,18 @@ def _parents(path):
     return [p for p in reversed(Path(path).parents) if str(p) != "/"]
 
 
-def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64,
-                 uid=None):
-    uid = sandbox_uid() if uid is None else uid
-    """The command that, prefixed to a kernel command, runs it in the sandbox."""
-    bwrap, setpriv, prlimit = (shutil.which(p) for p in ("bwrap", "setpriv", "prlimit"))
-    if not (bwrap and setpriv and prlimit):
+def _tools():
+    tools = [shutil.which(p) for p in ("bwrap", "setpriv", "prlimit")]
+    if not all(tools):
         raise SandboxUnavailable("bubblewrap (bwrap), setpriv or prlimit not found: "
                                  "run `make setup` as root (apt-get install bubblewrap), "
                                  "or pass --no-sandbox to grade without one")
-    args = [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+    return tools
+
+
+def bwrap_command(writable, pid_namespace=True):
+    """bubblewrap's part: the sandbox's view of the machine, ``writable`` folders bound read-write."""
+    args = [_tools()[0], "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
@@ -57,20 +61,35 @@ def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64
             # In its own PID namespace the kernel's parent is pid 1, which ipykernel's parent
             # poller takes for "orphaned"; 1 turns the poller off (--die-with-parent does its job).
             "--setenv", "JPY_PARENT_PID", "1"]
+    if pid_namespace:
+        args.append("--unshare-pid")
     made = set()
-    binds = [(p, "--ro-bind") for p in _python_roots()] + [(workdir, "--bind"), (ipc_dir, "--bind")]
+    binds = [(p, "--ro-bind") for p in _python_roots()] + [(Path(w), "--bind") for w in writable]
     for path, how in binds:
         for parent in _parents(path):
             if parent not in made and str(parent) != "/tmp" and not str(parent).startswith(("/usr/", "/etc/")):
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += [how, str(path), str(path)]
-    args += ["--chdir", str(workdir),
-             setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-             "--inh-caps=-all", "--no-new-privs",
-             prlimit, f"--as={memory_mb * 2**20}", f"--cpu={cpu_seconds}",
-             f"--nproc={processes}", f"--fsize={file_mb * 2**20}", "--core=0", "--"]
     return args
+
+
+def rlimits(memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64):
+    """The per-process limits of student code, by ``resource`` name."""
+    return {"RLIMIT_AS": memory_mb * 2**20, "RLIMIT_CPU": cpu_seconds, "RLIMIT_NPROC": processes,
+            "RLIMIT_FSIZE": file_mb * 2**20, "RLIMIT_CORE": 0}
+
+
+def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64,
+                 uid=None):
+    """The command that, prefixed to a kernel command, runs it in the sandbox as ``uid``."""
+    uid = sandbox_uid() if uid is None else uid
+    _, setpriv, prlimit = _tools()
+    limits = rlimits(memory_mb, cpu_seconds, processes, file_mb)
+    return bwrap_command([workdir, ipc_dir]) + [
+        "--chdir", str(workdir),
+        setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs",
+        prlimit, *(f"--{name[7:].lower()}={value}" for name, value in limits.items()), "--"]
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -84,12 +103,16 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.transport = "ipc"
-        self._ipc_dir = Path(os.environ.get("TMPDIR", "/tmp"), f"grader-ipc-{os.getpid()}-{id(self)}")
+        self._ipc_dir = self._ipc_root() / f"grader-ipc-{os.getpid()}-{id(self)}"
         self._ipc_dir.mkdir(mode=0o700, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(self._ipc_dir, sandbox_uid(), sandbox_uid())
         self.ip = str(self._ipc_dir / "kernel")
         self.connection_file = str(self._ipc_dir / "connection.json")
+
+    def _ipc_root(self):
+        """Where this kernel's ipc sockets and connection file go (bound into its sandbox)."""
+        return Path(tempfile.gettempdir())
 
     async def _async_pre_start_kernel(self, **kw):
         self._workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
@@ -123,8 +146,6 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 def check():
     """Raise SandboxUnavailable unless a sandboxed process can start on this machine."""
-    import subprocess
-    import tempfile
     with tempfile.TemporaryDirectory() as scratch:
         if os.geteuid() == 0:
             os.chown(scratch, sandbox_uid(), sandbox_uid())
@@ -162,11 +183,25 @@ class Cgroups:
             self.available = False
             self.remove()
 
+    @classmethod
+    def roots(cls):
+        """The controllers' grader folders (made if missing), or [] where cgroups are not ours."""
+        if os.geteuid() != 0 or not all(os.access(cls.ROOT / c, os.W_OK) for c in cls.LIMITS):
+            return []
+        roots = [cls.ROOT / c / "grader" for c in cls.LIMITS]
+        for root in roots:
+            root.mkdir(exist_ok=True)
+        return roots
+
+    def procs_files(self):
+        """The files a process writes its pid to, to join these cgroups ([] if unavailable)."""
+        return [str(folder / "cgroup.procs") for folder in self.folders] if self.available else []
+
     def prefix(self):
         """A command prefix that moves the process into the cgroups, then execs the rest."""
         if not self.available:
             return []
-        moves = "; ".join(f"echo $$ > {folder / 'cgroup.procs'}" for folder in self.folders)
+        moves = "; ".join(f"echo $$ > {procs}" for procs in self.procs_files())
         return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sandbox"]
 
     def remove(self):

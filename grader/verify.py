@@ -11,9 +11,9 @@ import importlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import torch
 
-from . import sandbox
+from . import sandbox, warm
 
 RUNNER = (Path(__file__).parent / "verify_runner.py").read_text()
 
@@ -186,26 +186,9 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, slot
 
 def _run_in_sandbox(job, timeout, sandboxed, slot):
     """Results by case id from one fresh runner process."""
-    with tempfile.TemporaryDirectory(prefix="grader-verify-") as scratch:
-        command = [sys.executable, "-I", "-c", RUNNER]
-        cgroups = sandbox.Cgroups(Path(scratch).name, 4096, 64) if sandboxed else None
-        if sandboxed:
-            uid = sandbox.sandbox_uid(slot)
-            if os.geteuid() == 0:
-                os.chown(scratch, uid, uid)
-            command = cgroups.prefix() + sandbox.bwrap_prefix(Path(scratch), Path(scratch), uid=uid) + command
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, cwd=scratch)
-        try:
-            stdout, _ = process.communicate(json.dumps(job).encode(), timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, _ = process.communicate()
-        finally:
-            if cgroups:
-                cgroups.remove()
+    text = _run_forked(job, timeout, slot) if sandboxed else _run_unconfined(job, timeout)
     results = {}
-    for line in stdout.decode("utf-8", "replace").splitlines():
+    for line in text.splitlines():
         if line.startswith(job["tag"]):
             try:
                 message = json.loads(line[len(job["tag"]):])
@@ -214,6 +197,43 @@ def _run_in_sandbox(job, timeout, sandboxed, slot):
             if isinstance(message, dict) and "id" in message and message["id"] not in results:
                 results[message["id"]] = message
     return results
+
+
+def _run_forked(job, timeout, slot):
+    """The runner as a confined child of the warm sandboxed forkserver; its output as text."""
+    server = warm.ForkServer.instance()
+    uid = sandbox.sandbox_uid(slot)
+    folder = server.run_dir(uid)
+    job_file, results_file = folder / "job.json", folder / "results.jsonl"
+    job_file.write_text(json.dumps(job))
+    results_file.touch()
+    for path in (job_file, results_file):
+        os.chown(path, uid, uid)
+    cgroups = sandbox.Cgroups(folder.name, 4096, 64)
+    try:
+        pid = server.fork(folder, uid, sandbox.rlimits(), cgroups.procs_files(), warm.JOB_ENV,
+                          program=RUNNER, stdin=str(job_file), stdout=str(results_file))
+        if warm.ForkedProcess(pid).wait(timeout) is None:
+            try:
+                os.killpg(pid, 9)
+            except ProcessLookupError:
+                pass
+        return results_file.read_text(errors="replace")
+    finally:
+        cgroups.remove()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_unconfined(job, timeout):
+    """The runner as a plain subprocess (grading with --no-sandbox); its output as text."""
+    process = subprocess.Popen([sys.executable, "-I", "-c", RUNNER], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        stdout, _ = process.communicate(json.dumps(job).encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, _ = process.communicate()
+    return stdout.decode("utf-8", "replace")
 
 
 def verify_students(course, assignment, students, jobs=2, sandboxed=True, seed=None, timeout=60):

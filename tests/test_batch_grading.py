@@ -93,10 +93,12 @@ def test_feedback_shows_visible_output_and_messages_but_no_hidden_tests(graded, 
             assert secret not in html, (text, secret)
 
 
-def test_missing_sandbox_refuses_to_grade_without_no_sandbox(tmp_path):
+def test_missing_sandbox_refuses_to_grade_without_no_sandbox(graded):
+    result, _ = graded
+    course_root = result.csv.parents[3]
     env = dict(os.environ, PATH=os.path.dirname(sys.executable))  # no /usr/bin/bwrap
-    result = subprocess.run([sys.executable, "-m", "grader", "grade", "a1_backprop"],
-                            capture_output=True, text=True, env=env, cwd=Course().root)
+    result = subprocess.run([sys.executable, "-m", "grader", "--course", str(course_root), "grade",
+                             "a1_backprop"], capture_output=True, text=True, env=env, cwd=Course().root)
     assert result.returncode == 1
     assert "--no-sandbox" in result.stderr and "bubblewrap" in result.stderr
 

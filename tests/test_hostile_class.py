@@ -82,7 +82,7 @@ def attacks(course, port):
         "loop_ignoring_sigint": (correct + "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                  "while True:\n    pass", 4, {"timed_out"}),
         "memory_bomb": (correct + "\ndef bomb():\n    blocks = []\n    while True:\n"
-                        "        blocks.append(bytearray(10**8))\nbomb()", 12, set()),
+                        "        blocks.append(b'x' * 2**30)\nbomb()", 12, set()),
         "fork_bomb": (correct + "\nimport os\nwhile True:\n    try:\n        os.fork()\n"
                       "    except OSError:\n        pass", 4, {"timed_out"}),
         "huge_output": (correct + "\nprint('x' * 100_000_000)", 12, set()),
@@ -123,7 +123,7 @@ def hostile(tmp_path_factory):
         folder.mkdir(parents=True)
         nb = simulate.build_submission(course.release / A / f"{NB}.ipynb", dict(answers, mul=mul))
         nbformat.write(nb, folder / f"{NB}.ipynb")
-    result = batch.grade(course, A, jobs=2, cell_timeout=10, notebook_timeout=120, verify_timeout=30)
+    result = batch.grade(course, A, jobs=2, cell_timeout=20, notebook_timeout=120, verify_timeout=30)
     server.socket.close()
     return course, plan, result, server
 
