@@ -13,6 +13,7 @@ the environment itself is left as it is:
     python -m grader.lab student [--student alice] [jupyter lab options...]
     python -m grader.lab instructor [jupyter lab options...]
 """
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -55,15 +56,15 @@ def lab_command(role, root=None, course_root=COURSE_ROOT, extra_args=()):
 
 
 def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ROLES:
-        sys.exit(f"usage: python -m grader.lab {{{','.join(ROLES)}}} [--student NAME] [jupyter lab options]")
-    role, rest = argv[0], argv[1:]
-    student_id = None
-    if role == "student" and "--student" in rest:
-        i = rest.index("--student")
-        student_id, rest = rest[i + 1], rest[:i] + rest[i + 2:]
-    root = default_root(role)
+    parser = argparse.ArgumentParser(
+        prog="python -m grader.lab", description=__doc__.splitlines()[0], allow_abbrev=False,
+        epilog="Other options go to `jupyter lab` as they are.")
+    parser.add_argument("role", choices=ROLES)
+    parser.add_argument("--student", help="the student's name in the exchange (default: the OS user)")
+    args, jupyter_args = parser.parse_known_args(argv)
+    if args.student and args.role != "student":
+        parser.error("--student is for the student role")
+    root = default_root(args.role)
     root.mkdir(exist_ok=True)
-    command = lab_command(role, root, extra_args=rest)
-    os.execve(command[0], command, lab_environment(role, student_id=student_id))
+    command = lab_command(args.role, root, extra_args=jupyter_args)
+    os.execve(command[0], command, lab_environment(args.role, student_id=args.student))
