@@ -7,7 +7,7 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup sandbox-tools demo bench lab release solutions test
+.PHONY: help setup sandbox-tools system-packages demo bench lab lab-instructor release solutions test
 .DEFAULT_GOAL := help
 
 help:
@@ -35,7 +35,7 @@ sandbox-tools:
 	  echo "note: bubblewrap missing; grading will refuse to run without --no-sandbox"
 
 demo: setup
-	$(PY) -m grader demo --cell-timeout 10 --verify-timeout 20
+	$(PY) -m grader demo --cell-timeout 10 --verify-timeout 10
 
 bench: setup
 	$(PY) -m grader.bench

@@ -5,6 +5,7 @@ student's failure, and says where the results are.
 """
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class Progress:
         self.stream.flush()
 
 
-def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, verify_timeout=60,
+def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, verify_timeout=30,
           executor=autograde.EXECUTOR, sandboxed=True, log=print):
     if assignment not in course.assignments():
         raise InstructorError(f"unknown assignment {assignment!r}; have {course.assignments()}")
@@ -66,15 +67,18 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, 
         f"(sandbox {'on' if sandboxed else 'OFF'})")
     started = time.monotonic()
     limits = {"timeout": cell_timeout, "notebook_timeout": notebook_timeout, "sandbox": sandboxed}
-    failed = autograde.autograde(course, assignment, gradeable, jobs=jobs, executor=executor,
-                                 limits=limits, progress=Progress(len(gradeable), "autograde"))
+    with ThreadPoolExecutor(max_workers=1) as background:  # verification needs only the answers
+        verifying = background.submit(verify.verify_students, course, assignment, gradeable,
+                                      jobs=jobs or 2, sandboxed=sandboxed, timeout=verify_timeout)
+        failed = autograde.autograde(course, assignment, gradeable, jobs=jobs, executor=executor,
+                                     limits=limits, progress=Progress(len(gradeable), "autograde"))
+        autograded = time.monotonic()
+        verifications = verifying.result()
     for student, error in failed.items():
         problems[student].append("autograde failed: " + error.strip().splitlines()[-1][:300])
     graded = [s for s in gradeable if s not in failed]
-    autograded = time.monotonic()
-    verifications = verify.verify_students(course, assignment, graded, jobs=jobs or 2,
-                                           sandboxed=sandboxed, timeout=verify_timeout)
-    disagreements = score.record_verified(course, assignment, verifications)
+    disagreements = score.record_verified(course, assignment,
+                                          {s: v for s, v in verifications.items() if s in graded})
     verified = time.monotonic()
     if verify.spec_for(assignment) is None:
         log(f"note: no grader/specs/{assignment}.py, so scores are the notebook's own tests")
@@ -82,12 +86,13 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, 
     for student, error in feedback_failed.items():
         problems[student].append("feedback failed: " + error.strip().splitlines()[-1][:300])
 
-    log(f"time: autograde {autograded - started:.0f} s, verification {verified - autograded:.0f} s, "
-        f"feedback {time.monotonic() - verified:.0f} s")
+    log(f"time: autograde {autograded - started:.0f} s, verification (alongside) finished "
+        f"{verified - autograded:.0f} s later, feedback {time.monotonic() - verified:.0f} s")
     out = course.grader / "reports" / assignment
     out.mkdir(parents=True, exist_ok=True)
     tests, rows = report.collect_rows(course, assignment, students, repairs, problems, sandboxed,
-                                      verified=set(verifications), disagreements=disagreements)
+                                      verified=set(verifications) & set(graded),
+                                      disagreements=disagreements)
     csv_path = out / "grades.csv"
     report.write_csv(csv_path, tests, rows)
     figures = report.draw_figures(out, tests, rows)

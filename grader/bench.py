@@ -65,7 +65,8 @@ def main(argv=None):
     stock = _measure([os.path.join(bindir, "nbgrader"), "autograde", DEMO_ASSIGNMENT,
                       f"--Execute.timeout={args.cell_timeout}"], stock_root)
     grader = _measure([sys.executable, "-m", "grader", "--course", str(ours.root), "grade",
-                       DEMO_ASSIGNMENT, f"--cell-timeout={args.cell_timeout}", f"--jobs={args.jobs}"],
+                       DEMO_ASSIGNMENT, f"--cell-timeout={args.cell_timeout}",
+                       f"--verify-timeout={args.cell_timeout}", f"--jobs={args.jobs}"],
                       Course().root)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}")

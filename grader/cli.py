@@ -11,7 +11,7 @@ def _grade_args(parser):
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel workers (default: cores)")
     parser.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook")
-    parser.add_argument("--verify-timeout", type=int, default=60,
+    parser.add_argument("--verify-timeout", type=int, default=30,
                         help="seconds for re-checking one student's gradients outside the notebook")
     parser.add_argument("--no-sandbox", dest="sandboxed", action="store_false",
                         help="run student code without bubblewrap (only for code you trust)")

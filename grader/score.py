@@ -25,6 +25,7 @@ def record_verified(course, assignment, verifications):
                         else "failed in the notebook, passed verification"
                     notes.append(f"{grade_id}: {why}" + (f" ({verdict.reason})" if verdict.reason else ""))
                 grade.manual_score = verified
+                grade.needs_manual_grade = False  # nbgrader re-flags grades that have a manual score
             gb.db.commit()
             if notes:
                 disagreements[student] = notes

@@ -236,8 +236,8 @@ def _run_unconfined(job, timeout):
     return stdout.decode("utf-8", "replace")
 
 
-def verify_students(course, assignment, students, jobs=2, sandboxed=True, seed=None, timeout=60):
-    """{student: StudentVerification} for the assignment's autograded notebooks (empty: no spec)."""
+def verify_students(course, assignment, students, jobs=2, sandboxed=True, seed=None, timeout=30):
+    """{student: StudentVerification} for the assignment's repaired submissions (empty: no spec)."""
     spec = spec_for(assignment)
     if spec is None:
         return {}
@@ -245,7 +245,7 @@ def verify_students(course, assignment, students, jobs=2, sandboxed=True, seed=N
 
     def one(slot, student):
         outcome = StudentVerification()
-        for path in sorted((course.autograded / student / assignment).glob("*.ipynb")):
+        for path in sorted((course.submitted / student / assignment).glob("*.ipynb")):
             outcome.verdicts.update(verify_notebook(spec, path, seed, timeout=timeout,
                                                     sandboxed=sandboxed, slot=slot).verdicts)
         return student, outcome

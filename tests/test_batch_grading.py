@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from grader import batch
 from grader.course import Course
 from grader.demo import DEMO_ASSIGNMENT, run_demo
 
@@ -91,6 +92,15 @@ def test_feedback_shows_visible_output_and_messages_but_no_hidden_tests(graded, 
         for secret in ("BEGIN HIDDEN TESTS", "check_function(Mul", "random_inputs(", "torch_apple",
                        "values = (130.0", "upstream = torch.tensor([2.5]"):
             assert secret not in html, (text, secret)
+
+
+def test_grading_again_gives_the_same_grades(graded):
+    result, expected = graded
+    course = Course(result.csv.parents[3])
+    again = batch.grade(course, DEMO_ASSIGNMENT, jobs=2, cell_timeout=5, notebook_timeout=120,
+                        verify_timeout=20, log=lambda *_: None)
+    assert [(r["student"], r["total"], r["flags"]) for r in again.rows] == \
+        [(r["student"], r["total"], r["flags"]) for r in result.rows]
 
 
 def test_missing_sandbox_refuses_to_grade_without_no_sandbox(graded):
