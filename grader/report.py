@@ -122,7 +122,7 @@ def draw_figures(folder, tests, rows):
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("students with full points (%)")
-    ax.set_title("Pass rate of each test: which gradient do students get wrong?")
+    ax.set_title("Pass rate by test: which gradients go wrong")
     fig.tight_layout()
     by_test = folder / "pass_rate_by_test.png"
     fig.savefig(by_test, dpi=100)
