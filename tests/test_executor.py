@@ -1,0 +1,37 @@
+"""The hardened executor on its own: warm (forked) and cold (bubblewrap per kernel) sandboxes."""
+import shutil
+
+import pytest
+
+from grader import simulate
+from grader.course import Course
+from grader.execute import KERNEL_DIED, NOT_RUN, GradingExecute
+
+A, NB = "a1_backprop", "backprop"
+COURSE = Course()
+
+
+def run(tmp_path, answers, **traits):
+    for helper in (COURSE.release / A).glob("*.py"):
+        shutil.copy(helper, tmp_path)
+    nb = simulate.build_submission(COURSE.release / A / f"{NB}.ipynb", answers)
+    executor = GradingExecute(timeout=30, **traits)
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return {c.metadata.get("nbgrader", {}).get("grade_id", i): [o.get("ename") for o in c.outputs
+                                                                 if o.output_type == "error"]
+            for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_answers_run_in_the_sandbox_without_errors(tmp_path, warm):
+    answers = simulate.solution_answers(COURSE.solutions / A / f"{NB}.ipynb")
+    errors = run(tmp_path, answers, sandbox=True, warm=warm)
+    assert not any(errors.values()), {k: v for k, v in errors.items() if v}
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_a_dead_kernel_costs_only_the_cells_after_it(tmp_path, warm):
+    answers = simulate.solution_answers(COURSE.solutions / A / f"{NB}.ipynb")
+    errors = run(tmp_path, dict(answers, mul="import os\nos._exit(1)"), sandbox=True, warm=warm)
+    assert errors["test_square"] == [] and errors["test_add"] == []
+    assert errors["mul"] == [KERNEL_DIED] and errors["test_mul"] == [NOT_RUN]
