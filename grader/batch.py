@@ -82,7 +82,7 @@ def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, 
     verified = time.monotonic()
     if verify.spec_for(assignment) is None:
         log(f"note: no grader/specs/{assignment}.py, so scores are the notebook's own tests")
-    feedback_failed = feedback.generate(course, assignment, graded)
+    feedback_failed = feedback.generate(course, assignment, graded, verifications)
     for student, error in feedback_failed.items():
         problems[student].append("feedback failed: " + error.strip().splitlines()[-1][:300])
 

@@ -7,9 +7,12 @@ included (nbgrader #917). ``RedactHiddenTests`` runs first in its preprocessor l
 - it drops what the hidden part printed, keeping a hidden failure's message (truncated) without
   the traceback that would quote the hidden source;
 - it removes, from every output of every cell, any line that quotes a line of the hidden tests
-  (student code may have captured the hidden source while it ran and printed it later).
+  (student code may have captured the hidden source while it ran and printed it later);
+- under each test the grader verified outside the notebook, it says what verification found:
+  that result is the score, and it may differ from what the notebook showed.
 """
 from nbformat.v4 import new_output
+from traitlets import Dict
 
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
@@ -24,7 +27,10 @@ REDACTED = "[숨겨진 검사 내용 삭제 / hidden test text removed]"
 
 class RedactHiddenTests(ClearHiddenTests):
 
+    verdicts = Dict(help="{student: {grade_id: [passed, reason]}} from grader.verify").tag(config=True)
+
     def preprocess(self, nb, resources):
+        self._verdicts = self.verdicts.get(resources["nbgrader"]["student"], {})
         self._hidden_lines = {line.strip() for cell in nb.cells if cell.cell_type == "code"
                               for line in split_hidden(cell.source)[1].splitlines()
                               if len(line.strip()) >= MIN_QUOTED}
@@ -38,6 +44,9 @@ class RedactHiddenTests(ClearHiddenTests):
                 cell.source = cell.source.rstrip() + "\n" + HIDDEN_NOTE
             cell.outputs = [self._visible(o) for o in cell.get("outputs", [])
                             if not o.get("metadata", {}).get(HIDDEN_OUTPUT) or o.output_type == "error"]
+            verdict = self._verdicts.get(cell.metadata.nbgrader.get("grade_id"))
+            if verdict:
+                cell.outputs.append(new_output("stream", name="stdout", text=verdict_text(*verdict)))
         for output in cell.get("outputs", []):
             self._scrub(output)
         return cell, resources
@@ -66,11 +75,23 @@ class RedactHiddenTests(ClearHiddenTests):
                 output.data[mime] = clean(data)
 
 
-def generate(course, assignment, students):
-    """Write grader/feedback/<student>/<assignment>/*.html; return {student: error} for failures."""
+def verdict_text(passed, reason):
+    if passed:
+        return "채점기 검증: 통과 / verified by the grader on fresh inputs: passed\n"
+    return (f"채점기 검증: 실패 / verified by the grader on fresh inputs: failed ({reason}); "
+            "이 결과가 점수입니다 / this result is the score\n")
+
+
+def generate(course, assignment, students, verifications=None):
+    """Write grader/feedback/<student>/<assignment>/*.html; return {student: error} for failures.
+
+    verifications: {student: StudentVerification}, shown under each verified test.
+    """
+    verdicts = {student: {grade_id: [v.passed, v.reason] for grade_id, v in outcome.verdicts.items()}
+                for student, outcome in (verifications or {}).items()}
     api = course.api(GenerateFeedback={"preprocessors": [
         "grader.feedback.RedactHiddenTests", "nbgrader.preprocessors.GetGrades",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]})
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]}, RedactHiddenTests={"verdicts": verdicts})
     errors = {}
     for student in students:
         result = api.generate_feedback(assignment, student, force=True)

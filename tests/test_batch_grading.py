@@ -87,6 +87,7 @@ def test_feedback_shows_visible_output_and_messages_but_no_hidden_tests(graded, 
     page = (result.feedback / source_mul / DEMO_ASSIGNMENT / "backprop.html").read_text()
     assert "visible check passed" in page
     assert "grad_output" in page and "GradientMistake" in page  # the hidden test's message
+    assert "verified by the grader on fresh inputs: failed (wrong gradient for input 0)" in page
     for text in pages:
         html = text.read_text()
         for secret in ("BEGIN HIDDEN TESTS", "check_function(Mul", "random_inputs(", "torch_apple",

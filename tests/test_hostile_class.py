@@ -168,6 +168,8 @@ def test_no_secret_reaches_outputs_or_feedback(hostile):
     printed = _outputs(course, "read_secrets")
     assert HIDDEN_ONLY not in printed and "blocked:" in printed and "SQLite format" not in printed
     assert "backprop.ipynb" not in _outputs(course, "read_own_notebook")
+    tamperer = (course.feedback / "patch_torch_checks" / A / f"{NB}.html").read_text()
+    assert "verified by the grader on fresh inputs: failed" in tamperer
     for student in plan:
         page = course.feedback / student / A / f"{NB}.html"
         if page.exists():
