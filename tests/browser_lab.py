@@ -6,7 +6,6 @@ with it). ``LabPage`` is one browser tab on such a server, with the steps a stud
 records every JavaScript error of the page, and a screenshot per step.
 """
 import json
-import os
 import re
 import secrets
 import socket
