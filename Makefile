@@ -38,7 +38,7 @@ demo: setup
 	$(PY) -m grader demo --cell-timeout 10 --verify-timeout 10
 
 bench: setup
-	$(PY) -m grader.bench
+	$(PY) -m grader.demo.bench
 
 lab: setup
 	$(PY) -m grader.lab student $(if $(STUDENT),--student $(STUDENT))

@@ -1,15 +1,21 @@
-"""The instructor's loop for one assignment: repair, autograde, feedback, grades.
+"""The instructor's loop for one assignment: repair, autograde and verify, score, feedback, report.
 
-Each step is its own module; this one only runs them in order, keeps going past any one
-student's failure, and says where the results are.
+Each step is a module of ``grader/steps/`` and fills its own field of each student's
+``StudentOutcome``. A step that fails for one student costs that student only: the failure
+becomes a problem (manual review) on their outcome, and the run goes on to a complete CSV.
 """
-import sys
+import logging
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import autograde, collect, feedback, report, repair, sandbox, score, verify
+from .outcome import StudentOutcome
+from .sandbox import launcher
+from .steps import autograde, collect, feedback, repair, report, score, verify
+
+log = logging.getLogger("grader")
 
 
 class InstructorError(Exception):
@@ -18,90 +24,101 @@ class InstructorError(Exception):
 
 @dataclass
 class BatchResult:
+    outcomes: list
     rows: list
-    tests: list
+    tests: dict
     csv: Path
     figures: list
     feedback: Path
-    manual_review: dict = field(default_factory=dict)
+
+    @property
+    def manual_review(self):
+        """{student: why} for the students a person must look at."""
+        return {r["student"]: r["notes"] for r in self.rows if r["total"] is None}
 
 
-class Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total, label, stream=sys.stderr):
-        self.total, self.done, self.label, self.stream = total, 0, label, stream
-
-    def __call__(self, _item=None):
-        self.done += 1
-        filled = int(30 * self.done / max(1, self.total))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
-                          f"{self.done}/{self.total}")
-        if self.done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
+def _last_line(error):
+    return (error.strip().splitlines() or ["?"])[-1][:300]
 
 
-def grade(course, assignment, jobs=None, cell_timeout=30, notebook_timeout=300, verify_timeout=30,
-          executor=autograde.EXECUTOR, sandboxed=True, log=print):
+def _each_student(step, outcomes, action):
+    """Run ``action(outcome)`` for each outcome; a failure becomes that student's problem."""
+    for outcome in outcomes:
+        try:
+            action(outcome)
+        except Exception:
+            outcome.problems.append(f"{step} failed: {_last_line(traceback.format_exc())}")
+
+
+def _check_ready(course, assignment, options):
     if assignment not in course.assignments():
         raise InstructorError(f"unknown assignment {assignment!r}; have {course.assignments()}")
-    if sandboxed:
+    if options.sandboxed:
         try:
-            sandbox.check()
-        except sandbox.SandboxUnavailable as error:
+            launcher.check()
+        except launcher.SandboxUnavailable as error:
             raise InstructorError(str(error)) from None
-    if not course.gradebook.exists() and course.db_url.startswith("sqlite:"):
+    if course.is_sqlite and not course.gradebook_file.exists():
         raise InstructorError("no gradebook yet: run `make release` (nbgrader generate_assignment)")
     students = collect.students(course, assignment)
     if not students:
         raise InstructorError(f"no submissions in {course.submitted}/*/{assignment}")
+    return students
 
-    repairs, problems = {}, {}
-    for student in students:
-        record = repair.repair_submission(course, assignment, student)
-        repairs[student], problems[student] = record.repairs, record.problems
-    gradeable = [s for s in students if any((course.submitted / s / assignment).glob("*.ipynb"))]
 
-    log(f"grading {len(gradeable)} of {len(students)} submissions of {assignment} "
-        f"(sandbox {'on' if sandboxed else 'OFF'})")
+def grade(course, assignment, options):
+    """Grade every collected submission of ``assignment``; returns the BatchResult."""
+    outcomes = [StudentOutcome(s) for s in _check_ready(course, assignment, options)]
+
+    def repair_one(outcome):
+        record = repair.repair_submission(course, assignment, outcome.student)
+        outcome.repairs += record.repairs
+        outcome.problems += record.problems
+    _each_student("repair", outcomes, repair_one)
+    gradeable = [o.student for o in outcomes
+                 if any(course.submission(o.student, assignment).glob("*.ipynb"))]
+    log.info("grading %d of %d submissions of %s (sandbox %s)", len(gradeable), len(outcomes),
+             assignment, "on" if options.sandboxed else "OFF")
+
     started = time.monotonic()
-    limits = {"timeout": cell_timeout, "notebook_timeout": notebook_timeout, "sandbox": sandboxed}
     with ThreadPoolExecutor(max_workers=1) as background:  # verification needs only the answers
-        verifying = background.submit(verify.verify_students, course, assignment, gradeable,
-                                      jobs=jobs or 2, sandboxed=sandboxed, timeout=verify_timeout)
-        failed = autograde.autograde(course, assignment, gradeable, jobs=jobs, executor=executor,
-                                     limits=limits, progress=Progress(len(gradeable), "autograde"))
+        verifying = background.submit(verify.verify_students, course, assignment, gradeable, options)
+        executed = autograde.autograde(course, assignment, gradeable, options)
         autograded = time.monotonic()
-        verifications = verifying.result()
-    for student, error in failed.items():
-        problems[student].append("autograde failed: " + error.strip().splitlines()[-1][:300])
-    graded = [s for s in gradeable if s not in failed]
-    disagreements = score.record_verified(course, assignment,
-                                          {s: v for s, v in verifications.items() if s in graded})
+        verdicts = verifying.result()
+    by_student = {o.student: o for o in outcomes}
+    for student, result in executed.items():
+        outcome = by_student[student]
+        if result.error:
+            outcome.problems.append("autograde failed: " + _last_line(result.error))
+            continue
+        outcome.ending = result.ending
+        verification = verdicts.get(student)
+        if verification and verification.error:
+            outcome.problems.append("verification failed: " + verification.error)
+        elif verification:
+            outcome.verdicts = verification.verdicts
+    graded = [o for o in outcomes if o.gradeable]
+    _each_student("score", graded, lambda o: score.record_verified(course, assignment, [o]))
     verified = time.monotonic()
     if verify.spec_for(assignment) is None:
-        log(f"note: no grader/specs/{assignment}.py, so scores are the notebook's own tests")
-    feedback_failed = feedback.generate(course, assignment, graded, verifications)
-    for student, error in feedback_failed.items():
-        problems[student].append("feedback failed: " + error.strip().splitlines()[-1][:300])
+        log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)
+    for student, error in feedback.generate(course, assignment, graded).items():
+        by_student[student].problems.append("feedback failed: " + _last_line(error))
+    log.info("time: autograde %.0f s, verification (alongside) finished %.0f s later, feedback %.0f s",
+             autograded - started, verified - autograded, time.monotonic() - verified)
 
-    log(f"time: autograde {autograded - started:.0f} s, verification (alongside) finished "
-        f"{verified - autograded:.0f} s later, feedback {time.monotonic() - verified:.0f} s")
-    out = course.grader / "reports" / assignment
+    out = course.reports / assignment
     out.mkdir(parents=True, exist_ok=True)
-    tests, rows = report.collect_rows(course, assignment, students, repairs, problems, sandboxed,
-                                      verified=set(verifications) & set(graded),
-                                      disagreements=disagreements)
+    tests, rows = report.collect_rows(course, assignment, outcomes, options.sandboxed)
     csv_path = out / "grades.csv"
     report.write_csv(csv_path, tests, rows)
     figures = report.draw_figures(out, tests, rows)
-    manual = {r["student"]: r["notes"] for r in rows if r["total"] is None}
-    log(report.summary(tests, rows))
-    if manual:
-        log("\nneeds manual review / 직접 확인 필요:")
-        for student, why in manual.items():
-            log(f"  {student}: {why}")
-    log(f"\ngrades:   {csv_path}\nfigures:  {', '.join(str(f) for f in figures)}\n"
-        f"feedback: {course.feedback}/<student>/{assignment}/")
-    return BatchResult(rows, tests, csv_path, figures, course.feedback, manual)
+    result = BatchResult(outcomes, rows, tests, csv_path, figures, course.feedback)
+    log.info("%s", report.summary(tests, rows))
+    if result.manual_review:
+        log.info("\nneeds manual review / 직접 확인 필요:\n%s",
+                 "\n".join(f"  {student}: {why}" for student, why in result.manual_review.items()))
+    log.info("\ngrades:   %s\nfigures:  %s\nfeedback: %s/<student>/%s/", csv_path,
+             ", ".join(str(f) for f in figures), course.feedback, assignment)
+    return result

@@ -1,20 +1,31 @@
 """`python -m grader ...`: the instructor's commands. Exit code 1 only for the instructor's errors."""
 import argparse
-import os
+import logging
 import sys
 
-from . import batch, collect
-from .course import Course
+from . import batch
+from .course import Course, GradeOptions
+from .steps import collect
+
+DEFAULTS = GradeOptions()
 
 
 def _grade_args(parser):
-    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel workers (default: cores)")
-    parser.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
-    parser.add_argument("--notebook-timeout", type=int, default=300, help="seconds per notebook")
-    parser.add_argument("--verify-timeout", type=int, default=30,
+    parser.add_argument("--jobs", type=int, default=DEFAULTS.jobs, help="parallel workers (default: cores)")
+    parser.add_argument("--cell-timeout", type=int, default=DEFAULTS.cell_timeout,
+                        help="seconds per cell (default: the course's Execute.timeout)")
+    parser.add_argument("--notebook-timeout", type=int, default=DEFAULTS.notebook_timeout,
+                        help="seconds per notebook")
+    parser.add_argument("--verify-timeout", type=int, default=DEFAULTS.verify_timeout,
                         help="seconds for re-checking one student's gradients outside the notebook")
     parser.add_argument("--no-sandbox", dest="sandboxed", action="store_false",
                         help="run student code without bubblewrap (only for code you trust)")
+
+
+def _options(args):
+    return GradeOptions(jobs=max(1, args.jobs), cell_timeout=args.cell_timeout,
+                        notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,
+                        sandboxed=args.sandboxed)
 
 
 def parser():
@@ -22,7 +33,7 @@ def parser():
     top.add_argument("--course", default=None, help="course root (default: this repository)")
     commands = top.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("collect", help="bring submissions into grader/submitted/")
+    p = commands.add_parser("collect", help="bring submissions into the course's submitted folder")
     p.add_argument("assignment")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--from", dest="source", help="an LMS download: a .zip or a folder")
@@ -43,6 +54,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     course = Course(args.course) if args.course else Course()
     try:
         if args.command == "collect":
@@ -50,14 +62,10 @@ def main(argv=None):
                      else collect.from_lms(course, args.assignment, args.source, args.scheme))
             print(f"{len(found)} submissions in {course.submitted}")
         elif args.command == "grade":
-            batch.grade(course, args.assignment, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                        notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,
-                        sandboxed=args.sandboxed)
+            batch.grade(course, args.assignment, _options(args))
         elif args.command == "demo":
-            from .demo import run_demo
-            run_demo(course, args.dest, jobs=args.jobs, cell_timeout=args.cell_timeout,
-                     notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,
-                        sandboxed=args.sandboxed)
+            from .demo.demo import run_demo
+            run_demo(course, args.dest, _options(args))
     except (batch.InstructorError, collect.CollectError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -32,4 +32,5 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"^(?:[^\n]*:\d+: \w*Warning: [^\n]*\n(?:  [^\n]*(?:\n|$))?)+$"
 
-c.Execute.timeout = 60
+# Seconds per cell, for stock commands and the batch grader alike (GradeOptions.cell_timeout).
+c.Execute.timeout = 30

@@ -8,7 +8,7 @@ import shutil
 import nbformat
 from nbgrader.api import Gradebook
 
-from grader import simulate
+from grader.demo import simulate
 
 
 def grade_class(course, assignment, notebook, students):

@@ -1,7 +1,7 @@
 """Stock `nbgrader autograde` on simulated a1 submissions gives the exact expected scores."""
 import pytest
 
-from grader import simulate
+from grader.demo import simulate
 from simulated_class import answers_with, grade_class
 
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"

@@ -7,16 +7,16 @@ import sys
 import pytest
 
 from grader import batch
-from grader.course import Course
-from grader.demo import DEMO_ASSIGNMENT, run_demo
+from grader.course import Course, GradeOptions
+from grader.demo.demo import DEMO_ASSIGNMENT, run_demo
 
+OPTIONS = GradeOptions(jobs=2, cell_timeout=5, notebook_timeout=120, verify_timeout=20)
 FLAGS = {"infinite_loop": "timed_out", "kernel_crash": "kernel_died"}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    result, expected = run_demo(Course(), tmp_path_factory.mktemp("demo") / "course",
-                                jobs=2, cell_timeout=5, notebook_timeout=120, verify_timeout=20)
+    result, expected = run_demo(Course(), tmp_path_factory.mktemp("demo") / "course", OPTIONS)
     return result, expected
 
 
@@ -98,8 +98,7 @@ def test_feedback_shows_visible_output_and_messages_but_no_hidden_tests(graded, 
 def test_grading_again_gives_the_same_grades(graded):
     result, expected = graded
     course = Course(result.csv.parents[3])
-    again = batch.grade(course, DEMO_ASSIGNMENT, jobs=2, cell_timeout=5, notebook_timeout=120,
-                        verify_timeout=20, log=lambda *_: None)
+    again = batch.grade(course, DEMO_ASSIGNMENT, OPTIONS)
     assert [(r["student"], r["total"], r["flags"]) for r in again.rows] == \
         [(r["student"], r["total"], r["flags"]) for r in result.rows]
 

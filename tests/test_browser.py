@@ -14,7 +14,7 @@ from nbgrader.api import Gradebook
 from traitlets.config.loader import PyFileConfigLoader
 
 from browser_lab import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer
-from grader import simulate
+from grader.demo import simulate
 from grader.course import REPO_ROOT, Course
 
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
@@ -167,7 +167,7 @@ def test_students_submit_from_jupyterlab_and_the_instructor_grades_them(chromium
     page.assert_no_js_errors()
 
     # The instructor, as another identity on the same machine: collect from the exchange, grade.
-    inbound = sorted(p.name.split("+")[0] for p in (course.grader / "exchange" / "backprop" / "inbound").iterdir())
+    inbound = sorted(p.name.split("+")[0] for p in (course.exchange / "backprop" / "inbound").iterdir())
     assert inbound == sorted(STUDENTS)
     course.nbgrader("collect", ASSIGNMENT)
     for student in STUDENTS:

@@ -7,7 +7,8 @@ import sys
 import nbformat
 import pytest
 
-from grader import collect, simulate
+from grader.demo import simulate
+from grader.steps import collect
 from grader.course import Course
 
 A, NB = "a1_backprop", "backprop"
@@ -28,7 +29,7 @@ def test_exchange_submissions_are_collected_by_the_cli(course, tmp_path):
         shutil.copytree(course.release / A, home / A)
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"])
         subprocess.run([os.path.join(bindir, "nbgrader"), "submit", A, "--course=backprop",
-                        f"--Exchange.root={course.grader / 'exchange'}",
+                        f"--Exchange.root={course.exchange}",
                         f"--CourseDirectory.student_id={student}"],
                        cwd=home, env=env, check=True, capture_output=True)
     result = subprocess.run([sys.executable, "-m", "grader", "--course", str(course.root), "collect", A,

@@ -1,11 +1,12 @@
-"""The hardened executor on its own: warm (forked) and cold (bubblewrap per kernel) sandboxes."""
+"""The hardened executor on its own, in the sandbox and without it."""
 import shutil
 
 import pytest
 
-from grader import simulate
+from grader.demo import simulate
 from grader.course import Course
-from grader.execute import KERNEL_DIED, NOT_RUN, GradingExecute
+from grader.markers import KERNEL_DIED, NOT_RUN
+from grader.steps.execute import GradingExecute
 
 A, NB = "a1_backprop", "backprop"
 COURSE = Course()
@@ -22,16 +23,16 @@ def run(tmp_path, answers, **traits):
             for i, c in enumerate(nb.cells) if c.cell_type == "code"}
 
 
-@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
-def test_answers_run_in_the_sandbox_without_errors(tmp_path, warm):
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
+def test_answers_run_without_errors(tmp_path, sandbox):
     answers = simulate.solution_answers(COURSE.solutions / A / f"{NB}.ipynb")
-    errors = run(tmp_path, answers, sandbox=True, warm=warm)
+    errors = run(tmp_path, answers, sandbox=sandbox)
     assert not any(errors.values()), {k: v for k, v in errors.items() if v}
 
 
-@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
-def test_a_dead_kernel_costs_only_the_cells_after_it(tmp_path, warm):
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
+def test_a_dead_kernel_costs_only_the_cells_after_it(tmp_path, sandbox):
     answers = simulate.solution_answers(COURSE.solutions / A / f"{NB}.ipynb")
-    errors = run(tmp_path, dict(answers, mul="import os\nos._exit(1)"), sandbox=True, warm=warm)
+    errors = run(tmp_path, dict(answers, mul="import os\nos._exit(1)"), sandbox=sandbox)
     assert errors["test_square"] == [] and errors["test_add"] == []
     assert errors["mul"] == [KERNEL_DIED] and errors["test_mul"] == [NOT_RUN]

@@ -14,8 +14,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader import batch, simulate
-from grader.course import Course
+from grader import batch
+from grader.demo import simulate
+from grader.course import Course, GradeOptions
 
 A, NB = "a1_backprop", "backprop"
 RIGHT_MUL = "return grad_output * y, grad_output * x"
@@ -26,7 +27,7 @@ def attacks(course, port):
     """{student: (Mul answer source, expected total, expected flags)}."""
     correct = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")["mul"]
     buggy = simulate.replace_line(correct, RIGHT_MUL, simulate.SOURCE_MUL_BACKWARD)
-    gradebook, solution = course.gradebook, course.solutions / A / f"{NB}.ipynb"
+    gradebook, solution = course.gradebook_file, course.solutions / A / f"{NB}.ipynb"
     outside = course.root / "pwned.txt"
     hard_coded = simulate.replace_line(correct, RIGHT_MUL, (
         "return (y.clone(), x.clone()) if x.tolist() == [1.5, -2.0, 3.0] else (x * 0, y * 0)"))
@@ -123,7 +124,8 @@ def hostile(tmp_path_factory):
         folder.mkdir(parents=True)
         nb = simulate.build_submission(course.release / A / f"{NB}.ipynb", dict(answers, mul=mul))
         nbformat.write(nb, folder / f"{NB}.ipynb")
-    result = batch.grade(course, A, jobs=2, cell_timeout=20, notebook_timeout=120, verify_timeout=30)
+    result = batch.grade(course, A, GradeOptions(jobs=2, cell_timeout=20, notebook_timeout=120,
+                                                 verify_timeout=30))
     server.socket.close()
     return course, plan, result, server
 

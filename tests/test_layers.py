@@ -1,7 +1,7 @@
 """Assignment 2 (layers): stock autograde scores simulated students exactly and names their mistakes."""
 import pytest
 
-from grader import simulate
+from grader.demo import simulate
 from simulated_class import answers_with, grade_class, messages
 
 ASSIGNMENT, NOTEBOOK = "a2_layers", "layers"

@@ -1,7 +1,7 @@
 """Assignment 3 (two-layer net): stock autograde scores simulated students exactly and names their mistakes."""
 import pytest
 
-from grader import simulate
+from grader.demo import simulate
 from simulated_class import answers_with, grade_class, messages
 
 ASSIGNMENT, NOTEBOOK = "a3_two_layer_net", "two_layer_net"

@@ -2,7 +2,8 @@
 import nbformat
 import pytest
 
-from grader import simulate, verify
+from grader.demo import simulate
+from grader.steps import verify
 from grader.course import Course
 
 COURSE = Course()
@@ -23,8 +24,8 @@ def notebook_with(tmp_path, assignment, changes):
 
 
 def verdicts(assignment, path):
-    outcome = verify.verify_notebook(verify.spec_for(assignment), path, seed=11, timeout=60)
-    return {grade_id: (v.passed, v.reason) for grade_id, v in outcome.verdicts.items()}
+    found = verify.verify_notebook(verify.spec_for(assignment), path, seed=11, timeout=60)
+    return {grade_id: (v.passed, v.reason) for grade_id, v in found.items()}
 
 
 @pytest.mark.parametrize("assignment", sorted(NOTEBOOKS))

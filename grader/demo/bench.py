@@ -15,8 +15,8 @@ import time
 
 import psutil
 
-from . import collect
-from .course import Course
+from ..course import Course
+from ..steps import collect
 from .demo import DEMO_ASSIGNMENT, build_demo_course
 
 

@@ -1,8 +1,13 @@
 """The demo: a simulated class of 32 students graded end to end in a throwaway course copy."""
+import logging
 import shutil
 import zipfile
 
-from . import batch, collect, simulate
+from .. import batch
+from ..steps import collect
+from . import simulate
+
+log = logging.getLogger("grader")
 
 DEMO_ASSIGNMENT, DEMO_NOTEBOOK = "a1_backprop", "backprop"
 
@@ -24,14 +29,14 @@ def build_demo_course(course, dest):
     return demo, archive, expected
 
 
-def run_demo(course, dest=None, **grading):
-    dest = dest or course.grader / "demo"
-    demo, archive, expected = build_demo_course(course, dest)
-    print(f"simulated class: {len(expected)} students, Canvas-style zip {archive}")
+def run_demo(course, dest, options):
+    """Build the demo course at ``dest`` (default grader/demo), collect, grade; (result, expected)."""
+    demo, archive, expected = build_demo_course(course, dest or course.grader / "demo")
+    log.info("simulated class: %d students, Canvas-style zip %s", len(expected), archive)
     collected = collect.from_lms(demo, DEMO_ASSIGNMENT, archive, "canvas")
-    print(f"collected {len(collected)} submissions with nbgrader zip_collect")
-    result = batch.grade(demo, DEMO_ASSIGNMENT, **grading)
+    log.info("collected %d submissions with nbgrader zip_collect", len(collected))
+    result = batch.grade(demo, DEMO_ASSIGNMENT, options)
     wrong = [(r["student"], r["total"], expected[r["student"]]) for r in result.rows
              if r["total"] != expected[r["student"]][1]]
-    print("\nevery score as simulated" if not wrong else f"\nunexpected scores: {wrong}")
+    log.info("\nevery score as simulated" if not wrong else f"\nunexpected scores: {wrong}")
     return result, expected

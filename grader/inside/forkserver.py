@@ -1,7 +1,7 @@
-"""The warm process: imports torch and ipykernel once, then forks a fresh process per job.
+"""Runs inside the sandbox: imports torch and ipykernel once, then forks a fresh process per job.
 
-Runs inside the bubblewrap sandbox (``python -I -c`` with this file's source; nothing of the
-grader is importable there) as the sandbox's root, and never runs student code itself. For each
+Started by ``grader.sandbox.forkserver`` inside bubblewrap (``python -I -c`` with this file's
+source; nothing of the grader is importable there) as the sandbox's root, and never runs student code itself. For each
 request on stdin it forks; the child joins the job's cgroups, sets its rlimits, drops to the
 job's own uid with no capabilities and no new privileges, keeps no inherited file descriptor but
 the job's own stdin and stdout files, and only then becomes what the request asks: an ipykernel
@@ -100,4 +100,5 @@ def serve():
         sys.stdout.flush()
 
 
-serve()
+if __name__ == "__main__":
+    serve()

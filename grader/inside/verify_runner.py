@@ -88,4 +88,5 @@ def main():
     send({"done": True})
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,16 +1,17 @@
-"""Warm kernels: each grading process keeps one sandboxed forkserver and forks kernels from it.
+"""The grader's side of the warm fork server: one per grading process, started on first use.
 
-A fresh kernel costs 2.5-3 s of CPU, nearly all of it ``import torch``. The forkserver
-(``forkserver.py``) runs in a bubblewrap sandbox of its own (no network, the course invisible)
-with torch already imported; each notebook gets a forked child that confines itself (own uid,
-cgroups, rlimits, no capabilities, no inherited descriptors) before it becomes the kernel. The
-sandbox has no PID namespace, so that the grader can signal and kill kernels by their pids;
-the kernels' run folders live in one folder bound into it, each owned by its kernel's uid, 0700.
+A fresh kernel costs 2.5-3 s of CPU, nearly all of it ``import torch``. The fork server
+(``grader/inside/forkserver.py``) runs in the bubblewrap sandbox of ``launcher`` with torch
+already imported and never runs student code itself; each job (a kernel, a verification run)
+is a forked child that confines itself before it runs anything. Jobs' folders live in one
+folder bound into the sandbox, each owned by its job's uid, 0700. The server's sandbox has no
+PID namespace of its own, so that the grader can signal and kill jobs by their pids.
 """
 import atexit
 import itertools
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -19,37 +20,64 @@ import threading
 import time
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
+from . import launcher
+from .cgroups import Cgroups
 
-from . import sandbox
+PROGRAM = Path(__file__).resolve().parent.parent / "inside" / "forkserver.py"
+START_TIMEOUT = 120  # seconds for the server to import torch and say it is ready
+REPLY_TIMEOUT = 30   # seconds for one fork's reply
 
-SOURCE = (Path(__file__).parent / "forkserver.py").read_text()
+JOB_ENV = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 class ForkServer:
-    """The grader's side of one forkserver (started on first use, one per grading process)."""
+    """One warm sandboxed server; ``instance()`` is this process's, safe to call from any thread."""
 
     _instance = None
+    _instance_lock = threading.Lock()
 
     @classmethod
     def instance(cls):
-        if cls._instance is None or cls._instance.process.poll() is not None:
-            cls._instance = cls()
-        return cls._instance
+        with cls._instance_lock:
+            if cls._instance is None or cls._instance.process.poll() is not None:
+                cls._instance = cls()
+            return cls._instance
 
     def __init__(self):
         self.runs = Path(tempfile.mkdtemp(prefix="grader-runs-"))
         os.chmod(self.runs, 0o711)
-        cgroup_roots = sandbox.Cgroups.roots()
-        command = sandbox.bwrap_command([self.runs, *cgroup_roots], pid_namespace=False)
-        self.process = subprocess.Popen(command + ["--chdir", str(self.runs), sys.executable, "-I", "-c", SOURCE],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        command = launcher.bwrap_command([self.runs, *Cgroups.roots()])
+        self.process = subprocess.Popen(
+            command + ["--chdir", str(self.runs), sys.executable, "-I", "-c", PROGRAM.read_text()],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.lock = threading.Lock()
         self.ids = itertools.count()
-        ready = self.process.stdout.readline()
-        if "ready" not in ready:
-            raise sandbox.SandboxUnavailable(f"the warm kernel server did not start: {ready!r}")
+        self.uids = launcher.UidAllocator()
+        self._buffer = b""
+        ready = self._read_line(START_TIMEOUT)
+        if not isinstance(ready, dict) or "ready" not in ready:
+            self.process.kill()
+            raise launcher.SandboxUnavailable(f"the warm fork server did not start: {ready!r}")
         atexit.register(self.close)
+
+    def _read_line(self, timeout):
+        """The server's next reply (a dict), or None when it says nothing well-formed in time."""
+        deadline = time.monotonic() + timeout
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
 
     def close(self):
         """Stop the server (it ends when its stdin closes) and remove the run folders."""
@@ -60,35 +88,36 @@ class ForkServer:
             self.process.kill()
         shutil.rmtree(self.runs, ignore_errors=True)
 
-    def fork(self, cwd, uid, limits, cgroups, env, **job):
-        """Fork a confined child in ``cwd`` as ``uid``; returns its pid.
-
-        job: ``connection_file`` (a kernel) or ``program`` with ``stdin``/``stdout`` file paths.
-        """
-        with self.lock:
-            request = {"id": next(self.ids), "cwd": str(cwd), "uid": uid, "rlimits": limits,
-                       "cgroups": cgroups, "env": env, **job}
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
-            reply = json.loads(self.process.stdout.readline())
-        return reply["pid"]
-
-    def run_dir(self, uid):
-        """A fresh folder for one job, inside the sandbox's view, owned by ``uid``, private."""
+    def new_job(self):
+        """(uid, folder) for one job: a uid never used before, a fresh private folder it owns."""
+        uid = self.uids.next()
         folder = Path(tempfile.mkdtemp(prefix="job-", dir=self.runs))
         os.chown(folder, uid, uid)
         os.chmod(folder, 0o700)
-        return folder
+        return uid, folder
 
+    def fork(self, cwd, uid, limits, cgroups, env, **job):
+        """Fork a confined child in ``cwd`` as ``uid``; returns its pid.
 
-JOB_ENV = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+        limits: a ``launcher.Limits``; cgroups: a ``Cgroups``; job: ``connection_file`` (a
+        kernel) or ``program`` with ``stdin``/``stdout`` file paths.
+        """
+        with self.lock:
+            request = {"id": next(self.ids), "cwd": str(cwd), "uid": uid,
+                       "rlimits": limits.rlimits(), "cgroups": cgroups.procs_files(),
+                       "env": env, **job}
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+            reply = self._read_line(REPLY_TIMEOUT)
+        if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
+            raise launcher.SandboxUnavailable(f"the warm fork server did not fork: {reply!r}")
+        return reply["pid"]
 
 
 class ForkedProcess:
-    """What jupyter_client's LocalProvisioner needs of a Popen, for a child the forkserver forked."""
+    """What jupyter_client's LocalProvisioner needs of a Popen, for a child the server forked."""
 
-    stdin = stdout = stderr = None  # the kernel's descriptors are /dev/null
+    stdin = stdout = stderr = None  # the child's descriptors are files or /dev/null
 
     def __init__(self, pid):
         self.pid, self.returncode = pid, None
@@ -115,36 +144,11 @@ class ForkedProcess:
         os.kill(self.pid, signum)
 
     def kill(self):
-        self.send_signal(9)
+        """Kill the child and its process group (it leads a session of its own)."""
+        try:
+            os.killpg(self.pid, 9)
+        except ProcessLookupError:
+            pass
 
     def terminate(self):
         self.send_signal(15)
-
-
-class WarmKernelManager(sandbox.SandboxedKernelManager):
-    """A sandboxed kernel manager whose kernels are forked by the warm ForkServer."""
-
-    def _ipc_root(self):
-        self._server = ForkServer.instance()
-        return self._server.runs
-
-    def format_kernel_cmd(self, extra_arguments=None):  # the forkserver, not a command, runs it
-        return AsyncKernelManager.format_kernel_cmd(self, extra_arguments)
-
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
-        uid = sandbox.sandbox_uid(next(_slots))
-        workdir = self._ipc_dir / "work"
-        shutil.copytree(self._workdir, workdir)
-        for path in [self._ipc_dir, *self._ipc_dir.rglob("*")]:
-            os.chown(path, uid, uid)
-        os.chmod(self._ipc_dir, 0o700)
-        self._cgroups = sandbox.Cgroups(self._ipc_dir.name, self.memory_mb, self.processes)
-        pid = self._server.fork(
-            workdir, uid, sandbox.rlimits(self.memory_mb, self.cpu_seconds, self.processes, self.file_mb),
-            self._cgroups.procs_files(), JOB_ENV, connection_file=str(self.connection_file))
-        provisioner = self.provisioner
-        provisioner.process, provisioner.pid, provisioner.pgid = ForkedProcess(pid), pid, pid
-        self._reconcile_connection_info(provisioner.connection_info)
-
-
-_slots = itertools.cycle(range(1, 16))  # uids for this process's kernels, one at a time

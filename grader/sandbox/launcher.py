@@ -1,38 +1,71 @@
-"""The sandbox around every kernel that runs student code: bubblewrap, an unprivileged user, rlimits.
+"""The one sandbox launcher: bubblewrap's view of the machine, the limits, and a uid per process.
 
-What the student's code sees: the system (/usr, /etc) and Python read-only, its own working
-folder read-write, an empty /tmp, no network (an empty network namespace; the kernel talks to the
-grader over ZMQ's ``ipc`` transport, i.e. Unix sockets in a folder shared with the grader), its own
-process tree. Not visible at all: the course (solutions, gradebook, other students), /root, /home.
-It runs as an unprivileged user of its own (root is exempt from the process-count limit, and a
-uid per grading process keeps one student's fork bomb from using up another's processes), with
-limits on memory, CPU time, processes and file size. Wall-clock limits come from the executor.
+What a sandboxed process sees: the system (/usr, /etc) and Python read-only, the folders it is
+given, an empty /tmp, no network (an empty network namespace: kernels talk to the grader over
+ZMQ's ``ipc`` transport, Unix sockets in a folder shared with the grader). Not visible at all:
+the course (solutions, gradebook, other students), /root, /home. The fork server
+(``forkserver.py``) is started with this command; it then forks every process that runs student
+code and confines it (``grader/inside/forkserver.py``): its own uid from ``UidAllocator``, the
+``Limits`` as rlimits and cgroups, no capabilities.
 """
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer
-
-SANDBOX_UID_BASE = 100_000
-
-
-def sandbox_uid(slot=0):
-    """A uid of its own for each sandbox this process runs at once (``slot`` tells them apart)."""
-    return SANDBOX_UID_BASE + 16 * os.getpid() + slot
+UID_FIRST, UID_LAST = 100_000, 2**31 - 2
 
 
 class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or cannot run here; grading refuses without --no-sandbox."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed process may use. Wall-clock limits come from the executor."""
+    memory_mb: int = 4096
+    cpu_seconds: int = 600
+    processes: int = 64
+    file_mb: int = 64
+
+    def rlimits(self):
+        """The per-process limits, by ``resource`` name."""
+        return {"RLIMIT_AS": self.memory_mb * 2**20, "RLIMIT_CPU": self.cpu_seconds,
+                "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_mb * 2**20,
+                "RLIMIT_CORE": 0}
+
+    def as_dict(self):
+        return asdict(self)
+
+
+class UidAllocator:
+    """Hands out sandbox uids that are never handed out twice (until the range of 2 billion wraps).
+
+    The next uid lives in a root-only file under a lock, so every grading process of a run, and
+    runs side by side, draw from one sequence: no two sandboxes ever share a uid, at any --jobs.
+    """
+
+    def __init__(self, state=None):
+        self.state = Path(state or ("/run/grader/next-uid" if os.geteuid() == 0 else
+                                    Path.home() / ".cache" / "grader" / "next-uid"))
+
+    def next(self):
+        self.state.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(os.open(self.state, os.O_RDWR | os.O_CREAT, 0o600), "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            text = f.read().strip()
+            uid = int(text) if text.isdigit() and UID_FIRST <= int(text) <= UID_LAST else UID_FIRST
+            f.seek(0)
+            f.truncate()
+            f.write(str(uid + 1 if uid < UID_LAST else UID_FIRST))
+        return uid
+
+
 def _python_roots():
-    """Folders the kernel's Python needs, read-only: the venv and the base interpreter's prefix."""
+    """Folders the sandbox's Python needs, read-only: the venv and the base interpreter's prefix."""
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
     return sorted({r.resolve() for r in roots})
 
@@ -41,28 +74,23 @@ def _parents(path):
     return [p for p in reversed(Path(path).parents) if str(p) != "/"]
 
 
-def _tools():
-    tools = [shutil.which(p) for p in ("bwrap", "setpriv", "prlimit")]
-    if not all(tools):
-        raise SandboxUnavailable("bubblewrap (bwrap), setpriv or prlimit not found: "
-                                 "run `make setup` as root (apt-get install bubblewrap), "
-                                 "or pass --no-sandbox to grade without one")
-    return tools
+def bwrap():
+    path = shutil.which("bwrap")
+    if not path:
+        raise SandboxUnavailable("bubblewrap (bwrap) not found: run `make setup` as root "
+                                 "(apt-get install bubblewrap), or pass --no-sandbox to grade "
+                                 "without one")
+    return path
 
 
-def bwrap_command(writable, pid_namespace=True):
+def bwrap_command(writable):
     """bubblewrap's part: the sandbox's view of the machine, ``writable`` folders bound read-write."""
-    args = [_tools()[0], "--unshare-net", "--unshare-ipc", "--unshare-uts",
+    args = [bwrap(), "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
-            "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
-            # In its own PID namespace the kernel's parent is pid 1, which ipykernel's parent
-            # poller takes for "orphaned"; 1 turns the poller off (--die-with-parent does its job).
-            "--setenv", "JPY_PARENT_PID", "1"]
-    if pid_namespace:
-        args.append("--unshare-pid")
+            "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp"]
     made = set()
     binds = [(p, "--ro-bind") for p in _python_roots()] + [(Path(w), "--bind") for w in writable]
     for path, how in binds:
@@ -74,157 +102,16 @@ def bwrap_command(writable, pid_namespace=True):
     return args
 
 
-def rlimits(memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64):
-    """The per-process limits of student code, by ``resource`` name."""
-    return {"RLIMIT_AS": memory_mb * 2**20, "RLIMIT_CPU": cpu_seconds, "RLIMIT_NPROC": processes,
-            "RLIMIT_FSIZE": file_mb * 2**20, "RLIMIT_CORE": 0}
-
-
-def bwrap_prefix(workdir, ipc_dir, memory_mb=4096, cpu_seconds=600, processes=64, file_mb=64,
-                 uid=None):
-    """The command that, prefixed to a kernel command, runs it in the sandbox as ``uid``."""
-    uid = sandbox_uid() if uid is None else uid
-    _, setpriv, prlimit = _tools()
-    limits = rlimits(memory_mb, cpu_seconds, processes, file_mb)
-    return bwrap_command([workdir, ipc_dir]) + [
-        "--chdir", str(workdir),
-        setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs",
-        prlimit, *(f"--{name[7:].lower()}={value}" for name, value in limits.items()), "--"]
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel inside ``bwrap_prefix``, over ZMQ ipc sockets."""
-
-    memory_mb = Integer(4096, help="Address-space limit of the kernel (MB)").tag(config=True)
-    cpu_seconds = Integer(600, help="CPU-time limit of the kernel (s)").tag(config=True)
-    processes = Integer(64, help="Process (and thread) limit for the sandbox user").tag(config=True)
-    file_mb = Integer(64, help="Largest file the kernel may write (MB)").tag(config=True)
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.transport = "ipc"
-        self._ipc_dir = self._ipc_root() / f"grader-ipc-{os.getpid()}-{id(self)}"
-        self._ipc_dir.mkdir(mode=0o700, exist_ok=True)
-        if os.geteuid() == 0:
-            os.chown(self._ipc_dir, sandbox_uid(), sandbox_uid())
-        self.ip = str(self._ipc_dir / "kernel")
-        self.connection_file = str(self._ipc_dir / "connection.json")
-
-    def _ipc_root(self):
-        """Where this kernel's ipc sockets and connection file go (bound into its sandbox)."""
-        return Path(tempfile.gettempdir())
-
-    async def _async_pre_start_kernel(self, **kw):
-        self._workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
-        kw["env"] = dict(kw.get("env") or os.environ, HOME="/tmp", MPLCONFIGDIR="/tmp",
-                         IPYTHONDIR="/tmp/.ipython")
-        return await super()._async_pre_start_kernel(**kw)
-
-    def write_connection_file(self, **kwargs):
-        super().write_connection_file(**kwargs)
-        if os.geteuid() == 0:  # the kernel runs as the sandbox user and must read it
-            os.chown(self.connection_file, sandbox_uid(), sandbox_uid())
-
-    def format_kernel_cmd(self, extra_arguments=None):
-        cmd = super().format_kernel_cmd(extra_arguments)
-        workdir = self._workdir
-        if os.geteuid() == 0:
-            for path in [workdir, *workdir.rglob("*")]:
-                os.chown(path, sandbox_uid(), sandbox_uid())
-        self._cgroups = Cgroups(self._ipc_dir.name, self.memory_mb, self.processes)
-        return self._cgroups.prefix() + bwrap_prefix(workdir, self._ipc_dir, self.memory_mb,
-                                                     self.cpu_seconds, self.processes,
-                                                     self.file_mb) + cmd
-
-    async def _async_cleanup_resources(self, restart=False):
-        await super()._async_cleanup_resources(restart=restart)
-        if hasattr(self, "_cgroups"):
-            self._cgroups.remove()
-        if not restart:
-            shutil.rmtree(self._ipc_dir, ignore_errors=True)
-
-
 def check():
-    """Raise SandboxUnavailable unless a sandboxed process can start on this machine."""
-    with tempfile.TemporaryDirectory() as scratch:
-        if os.geteuid() == 0:
-            os.chown(scratch, sandbox_uid(), sandbox_uid())
-        command = bwrap_prefix(Path(scratch), Path(scratch)) + [sys.executable, "-c", "pass"]
-        result = subprocess.run(command, capture_output=True, text=True)
+    """Raise SandboxUnavailable unless a sandboxed, unprivileged process can start here."""
+    bwrap()
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        raise SandboxUnavailable("setpriv (util-linux) not found; pass --no-sandbox to grade without one")
+    uid = UidAllocator().next()
+    command = bwrap_command([]) + [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                                   "--inh-caps=-all", sys.executable, "-c", "pass"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise SandboxUnavailable(f"bubblewrap cannot start a sandbox here: {result.stderr.strip()}; "
                                  "pass --no-sandbox to grade without one")
-
-
-class Cgroups:
-    """A cgroup (v1 cpu, memory, pids) of its own for one sandbox, where the machine allows it.
-
-    Rlimits are per process; cgroups bound the sandbox as a whole: a fork bomb gets one fair CPU
-    share and one memory budget, so a student next to it keeps running at full speed. Where the
-    cgroup folders are not writable, ``available`` is False and only the rlimits apply.
-    """
-
-    ROOT = Path("/sys/fs/cgroup")
-    LIMITS = {"cpu": {}, "memory": {"memory.limit_in_bytes": "{memory}", "memory.swappiness": "0"},
-              "pids": {"pids.max": "{processes}"}}
-
-    def __init__(self, name, memory_mb, processes):
-        self.folders = [self.ROOT / controller / "grader" / name for controller in self.LIMITS]
-        self.available = os.geteuid() == 0 and all(
-            os.access(self.ROOT / c, os.W_OK) for c in self.LIMITS)
-        if not self.available:
-            return
-        try:
-            for folder, limits in zip(self.folders, self.LIMITS.values()):
-                folder.mkdir(parents=True, exist_ok=True)
-                for key, value in limits.items():
-                    (folder / key).write_text(value.format(memory=memory_mb * 2**20, processes=processes))
-        except OSError:
-            self.available = False
-            self.remove()
-
-    @classmethod
-    def roots(cls):
-        """The controllers' grader folders (made if missing), or [] where cgroups are not ours."""
-        if os.geteuid() != 0 or not all(os.access(cls.ROOT / c, os.W_OK) for c in cls.LIMITS):
-            return []
-        roots = [cls.ROOT / c / "grader" for c in cls.LIMITS]
-        for root in roots:
-            root.mkdir(exist_ok=True)
-        return roots
-
-    def procs_files(self):
-        """The files a process writes its pid to, to join these cgroups ([] if unavailable)."""
-        return [str(folder / "cgroup.procs") for folder in self.folders] if self.available else []
-
-    def prefix(self):
-        """A command prefix that moves the process into the cgroups, then execs the rest."""
-        if not self.available:
-            return []
-        moves = "; ".join(f"echo $$ > {procs}" for procs in self.procs_files())
-        return ["/bin/sh", "-c", f'{moves}; exec "$@"', "sandbox"]
-
-    def remove(self):
-        """Kill whatever is left in the cgroups and delete them."""
-        for folder in self.folders:
-            procs = folder / "cgroup.procs"
-            for _ in range(50):
-                try:
-                    pids = [int(p) for p in procs.read_text().split()]
-                except OSError:
-                    break
-                if not pids:
-                    break
-                for pid in pids:
-                    try:
-                        os.kill(pid, 9)
-                    except OSError:
-                        pass
-            for _ in range(20):  # the kernel frees a cgroup a moment after its last process exits
-                try:
-                    folder.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)

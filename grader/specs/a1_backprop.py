@@ -1,7 +1,7 @@
 """a1_backprop: Square, Add and Mul against torch; the apple graphs built from the student's nodes."""
 import torch
 
-from ..verify import function_case, graph_case
+from .cases import function_case, graph_case
 
 
 def apple(apple, num, ctax):

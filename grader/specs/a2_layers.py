@@ -3,7 +3,7 @@ SoftmaxWithLoss (integer and one-hot labels, no gradient for them) against torch
 import torch
 import torch.nn.functional as F
 
-from ..verify import Labels, function_case
+from .cases import Labels, function_case
 
 PREAMBLE = "import torch.nn.functional as F"
 

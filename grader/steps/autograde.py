@@ -4,31 +4,42 @@ SQLite takes one writer at a time, and nbgrader's autograde writes to the gradeb
 So grading runs in two passes, both through nbgrader's own ``Autograde`` converter:
 
 1. **execute** (parallel): each worker process grades its students against a private copy of the
-   gradebook, with the course's executor; the executed notebooks land in ``grader/executed/``.
+   gradebook, with ``GradingExecute``; the executed notebooks land in ``Course.executed``.
 2. **record** (serial): the main process autogrades each student again against the real
    gradebook, with ``ReplayExecuted`` in place of the executor: it copies the outputs of pass 1
    instead of running anything, and nbgrader's ``SaveAutoGrades`` records the scores.
 
 With a server database (PostgreSQL on a hub) the workers write to it directly and pass 2 is
-skipped. The executor is the one replaceable piece: ``execute_preprocessor`` names its class.
+skipped.
 """
 import os
 import shutil
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_output
+from tqdm import tqdm
 from traitlets import Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .course import Course
+from ..course import Course
+from ..outcome import Ending
+from .execute import GradingExecute
 
-EXECUTOR = "grader.execute.GradingExecute"
 NOT_EXECUTED = "NotExecutedError"
+
+
+@dataclass(frozen=True)
+class Executed:
+    """How one student's autograde ended: the worst ending of their notebooks, or an error."""
+    student: str
+    ending: Ending | None
+    error: str = ""
 
 
 class ReplayExecuted(NbGraderPreprocessor):
@@ -55,73 +66,73 @@ class ReplayExecuted(NbGraderPreprocessor):
         return nb, resources
 
 
-def _is_sqlite(course):
-    return course.db_url.startswith("sqlite:///")
-
-
-def _executor_overrides(executor, limits):
+def _preprocessors(executor, settings):
+    executor_class = f"{executor.__module__}.{executor.__qualname__}"
     return {
         "Autograde": {"autograde_preprocessors": [
-            executor, "nbgrader.preprocessors.IgnorePattern",
+            executor_class, "nbgrader.preprocessors.IgnorePattern",
             "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
             "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
             "nbgrader.preprocessors.CheckCellMetadata"]},
-        executor.rsplit(".", 1)[1]: limits,
+        executor.__name__: settings,
     }
 
 
 _worker = {}
 
 
-def _start_worker(root, executor, limits):
-    """Pool initializer: a private gradebook copy and an nbgrader API writing to grader/executed."""
+def _start_worker(root, settings):
+    """Pool initializer: a private gradebook copy and an nbgrader API writing executed notebooks."""
     course = Course(root)
-    overrides = _executor_overrides(executor, limits)
-    if _is_sqlite(course):
-        private = course.grader / "work" / f"gradebook-worker-{os.getpid()}.db"
+    overrides = _preprocessors(GradingExecute, settings)
+    if course.is_sqlite:
+        private = course.work / f"gradebook-worker-{os.getpid()}.db"
         private.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(course.db_url[len("sqlite:///"):], private)
+        shutil.copy(course.gradebook_file, private)
         overrides["CourseDirectory"] = {"db_url": f"sqlite:///{private}",
-                                        "autograded_directory": "grader/executed"}
+                                        "autograded_directory": str(course.executed.relative_to(course.root))}
     _worker["api"] = course.api(**overrides)
 
 
+def _worst(endings):
+    for ending in (Ending.KERNEL_DIED, Ending.TIMED_OUT):
+        if ending in endings:
+            return ending
+    return Ending.COMPLETED
+
+
 def _execute_one(assignment, student):
+    GradingExecute.endings.clear()
     try:
         result = _worker["api"].autograde(assignment, student, force=True, create=True)
-        return student, result.get("success", False), result.get("error") or ""
-    except Exception:
-        return student, False, traceback.format_exc()
-
-
-def autograde(course, assignment, students, jobs=None, executor=EXECUTOR, limits=None,
-              progress=None):
-    """Grade ``students`` (ids with a submission in grader/submitted); return {student: error}.
-
-    An empty error means graded. ``progress(student)`` is called as each one finishes pass 1.
-    """
-    limits = limits or {}
-    jobs = jobs or os.cpu_count() or 1
-    errors = {}
-    with ProcessPoolExecutor(max_workers=min(jobs, max(1, len(students))), mp_context=get_context("spawn"),
-                             initializer=_start_worker,
-                             initargs=(str(course.root), executor, limits)) as pool:
-        futures = [pool.submit(_execute_one, assignment, s) for s in students]
-        for future in as_completed(futures):
-            student, ok, error = future.result()
-            if not ok:
-                errors[student] = error
-            if progress:
-                progress(student)
-    shutil.rmtree(course.grader / "work", ignore_errors=True)
-    if not _is_sqlite(course):  # a server database took the workers' writes directly
-        return errors
-
-    overrides = _executor_overrides("grader.autograde.ReplayExecuted", {})
-    overrides["ReplayExecuted"] = {"executed_directory": str(course.grader / "executed")}
-    api = course.api(**overrides)
-    for student in students:
-        result = api.autograde(assignment, student, force=True, create=True)
+        ended = [e for (who, _), e in GradingExecute.endings.items() if who == student]
         if not result.get("success"):
-            errors[student] = errors.get(student) or result.get("error") or "autograde failed"
-    return errors
+            return Executed(student, None, result.get("error") or "autograde failed")
+        return Executed(student, _worst(ended))
+    except Exception:
+        return Executed(student, None, traceback.format_exc())
+
+
+def autograde(course, assignment, students, options):
+    """Grade ``students`` (ids with a repaired submission); returns {student: Executed}."""
+    settings = {"timeout": options.cell_timeout or course.cell_timeout,
+                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed}
+    results = {}
+    workers = min(options.jobs, max(1, len(students)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_start_worker, initargs=(str(course.root), settings)) as pool:
+        futures = [pool.submit(_execute_one, assignment, s) for s in students]
+        for future in tqdm(as_completed(futures), total=len(futures), desc="autograde", unit="student"):
+            executed = future.result()
+            results[executed.student] = executed
+    shutil.rmtree(course.work, ignore_errors=True)
+    if not course.is_sqlite:  # a server database took the workers' writes directly
+        return results
+
+    overrides = _preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)})
+    api = course.api(**overrides)
+    for student in students:  # a student pass 1 failed is still recorded (as not executed)
+        result = api.autograde(assignment, student, force=True, create=True)
+        if not result.get("success") and not results[student].error:
+            results[student] = Executed(student, None, result.get("error") or "autograde failed")
+    return results

@@ -32,7 +32,7 @@ def from_lms(course, assignment, source, scheme="canvas"):
         raise CollectError(f"bad file-name pattern {pattern!r}: {error}") from None
     if not {"student_id", "file_id"} <= set(groups):
         raise CollectError("the pattern must define (?P<student_id>...) and (?P<file_id>...)")
-    archive = course.grader / "downloaded" / assignment / "archive"  # as in nbgrader_config.py
+    archive = course.downloaded / assignment / "archive"
     shutil.rmtree(archive, ignore_errors=True)
     archive.mkdir(parents=True)
     if source.is_dir():

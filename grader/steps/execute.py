@@ -19,36 +19,14 @@ from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.v4 import new_output
 from traitlets import Bool, Integer
 
 from nbgrader.preprocessors import Execute
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_OUTPUT = "grader_hidden_test"  # output metadata key marking what the hidden part printed
+from ..markers import HIDDEN_OUTPUT, KERNEL_DIED, NOT_RUN, TIMEOUT, error_output, split_hidden
+from ..outcome import Ending
 
-TIMEOUT = "CellTimeoutError"
-KERNEL_DIED = "DeadKernelError"
-NOT_RUN = "NotRunError"
-
-MESSAGES = {
-    TIMEOUT: "시간 제한을 넘었습니다 / the cell ran past its time limit",
-    KERNEL_DIED: "커널이 죽었습니다 (os._exit, segfault, 메모리 초과?) / "
-                 "the kernel died (os._exit, a segfault, out of memory?)",
-    NOT_RUN: "앞의 셀에서 커널이 멈춰 실행하지 못했습니다 / "
-             "not run: the kernel stopped in an earlier cell",
-}
-
-
-def error_output(ename):
-    return new_output("error", ename=ename, evalue=MESSAGES[ename],
-                      traceback=[f"{ename}: {MESSAGES[ename]}"])
-
-
-def split_hidden(source):
-    """(visible part, hidden part) of a test cell's source; hidden is '' when there is none."""
-    at = source.find(HIDDEN_BEGIN)
-    return (source, "") if at < 0 else (source[:at], source[at:])
+ENDINGS = {None: Ending.COMPLETED, TIMEOUT: Ending.TIMED_OUT, KERNEL_DIED: Ending.KERNEL_DIED}
 
 
 class GradingExecute(Execute):
@@ -58,15 +36,14 @@ class GradingExecute(Execute):
         300, help="Seconds for the whole notebook; cells after the limit are not run."
     ).tag(config=True)
 
-    sandbox = Bool(True, help="Run the kernel in grader.sandbox (bubblewrap).").tag(config=True)
-    warm = Bool(True, help="Fork sandboxed kernels from a warm process (grader.warm) "
-                           "instead of starting each one anew.").tag(config=True)
+    sandbox = Bool(True, help="Run the kernel in grader.sandbox (forked, confined).").tag(config=True)
+
+    endings = {}  # (student, notebook) -> Ending, for this process's caller to pick up
 
     def preprocess(self, nb, resources=None, km=None):
         if self.sandbox:
-            from .sandbox import SandboxedKernelManager
-            from .warm import WarmKernelManager
-            self.kernel_manager_class = WarmKernelManager if self.warm else SandboxedKernelManager
+            from ..sandbox.kernel import SandboxedKernelManager
+            self.kernel_manager_class = SandboxedKernelManager
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._cell_timeout = self.timeout
@@ -83,6 +60,8 @@ class GradingExecute(Execute):
         finally:
             resources["metadata"]["path"] = str(folder)
             shutil.rmtree(scratch, ignore_errors=True)
+            info = resources.get("nbgrader", {})
+            self.endings[(info.get("student"), info.get("notebook"))] = ENDINGS[self._stopped]
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -3,7 +3,7 @@
 Stock ``nbgrader generate_feedback`` renders the autograded notebook as it is, hidden test source
 included (nbgrader #917). ``RedactHiddenTests`` runs first in its preprocessor list:
 
-- it strips the hidden part of each test cell's source (nbgrader's own ``ClearHiddenTests``);
+- it strips the hidden part of each test cell's source (``grader.markers.split_hidden``);
 - it drops what the hidden part printed, keeping a hidden failure's message (truncated) without
   the traceback that would quote the hidden source;
 - it removes, from every output of every cell, any line that quotes a line of the hidden tests
@@ -15,9 +15,9 @@ from nbformat.v4 import new_output
 from traitlets import Dict
 
 from nbgrader import utils
-from nbgrader.preprocessors import ClearHiddenTests
+from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .execute import HIDDEN_OUTPUT, split_hidden
+from ..markers import HIDDEN_OUTPUT, split_hidden
 
 MAX_MESSAGE = 500
 MIN_QUOTED = 12  # hidden lines shorter than this (``### END``, ``)``) are too common to redact
@@ -25,9 +25,9 @@ HIDDEN_NOTE = "# (숨겨진 검사는 채점에만 쓰입니다 / hidden tests a
 REDACTED = "[숨겨진 검사 내용 삭제 / hidden test text removed]"
 
 
-class RedactHiddenTests(ClearHiddenTests):
+class RedactHiddenTests(NbGraderPreprocessor):
 
-    verdicts = Dict(help="{student: {grade_id: [passed, reason]}} from grader.verify").tag(config=True)
+    verdicts = Dict(help="{student: {grade_id: Verdict}} from grader.steps.verify").tag(config=True)
 
     def preprocess(self, nb, resources):
         self._verdicts = self.verdicts.get(resources["nbgrader"]["student"], {})
@@ -40,13 +40,14 @@ class RedactHiddenTests(ClearHiddenTests):
         if cell.cell_type != "code":
             return cell, resources
         if utils.is_grade(cell):
-            if self._remove_hidden_test_region(cell):
-                cell.source = cell.source.rstrip() + "\n" + HIDDEN_NOTE
+            visible, hidden = split_hidden(cell.source)
+            if hidden:
+                cell.source = visible.rstrip() + "\n" + HIDDEN_NOTE
             cell.outputs = [self._visible(o) for o in cell.get("outputs", [])
                             if not o.get("metadata", {}).get(HIDDEN_OUTPUT) or o.output_type == "error"]
             verdict = self._verdicts.get(cell.metadata.nbgrader.get("grade_id"))
             if verdict:
-                cell.outputs.append(new_output("stream", name="stdout", text=verdict_text(*verdict)))
+                cell.outputs.append(new_output("stream", name="stdout", text=verdict_text(verdict)))
         for output in cell.get("outputs", []):
             self._scrub(output)
         return cell, resources
@@ -75,26 +76,25 @@ class RedactHiddenTests(ClearHiddenTests):
                 output.data[mime] = clean(data)
 
 
-def verdict_text(passed, reason):
-    if passed:
+def verdict_text(verdict):
+    if verdict.passed:
         return "채점기 검증: 통과 / verified by the grader on fresh inputs: passed\n"
-    return (f"채점기 검증: 실패 / verified by the grader on fresh inputs: failed ({reason}); "
+    return (f"채점기 검증: 실패 / verified by the grader on fresh inputs: failed ({verdict.reason}); "
             "이 결과가 점수입니다 / this result is the score\n")
 
 
-def generate(course, assignment, students, verifications=None):
-    """Write grader/feedback/<student>/<assignment>/*.html; return {student: error} for failures.
+def generate(course, assignment, outcomes):
+    """Write the feedback folder's <student>/<assignment>/*.html; returns {student: error}.
 
-    verifications: {student: StudentVerification}, shown under each verified test.
+    outcomes: the gradeable students' StudentOutcomes; their verdicts are shown under each test.
     """
-    verdicts = {student: {grade_id: [v.passed, v.reason] for grade_id, v in outcome.verdicts.items()}
-                for student, outcome in (verifications or {}).items()}
+    verdicts = {o.student: dict(o.verdicts) for o in outcomes}
     api = course.api(GenerateFeedback={"preprocessors": [
-        "grader.feedback.RedactHiddenTests", "nbgrader.preprocessors.GetGrades",
+        "grader.steps.feedback.RedactHiddenTests", "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]}, RedactHiddenTests={"verdicts": verdicts})
     errors = {}
-    for student in students:
-        result = api.generate_feedback(assignment, student, force=True)
+    for outcome in outcomes:
+        result = api.generate_feedback(assignment, outcome.student, force=True)
         if not result.get("success"):
-            errors[student] = result.get("error") or "feedback failed"
+            errors[outcome.student] = result.get("error") or "feedback failed"
     return errors

@@ -6,6 +6,7 @@ Here the release is the skeleton and each answer cell is found in the student's 
 nbgrader ``grade_id``, or, where the id was lost, by the name the answer defines
 (``class Mul``, ``def apple_shopping``). Whatever else the student's file holds is dropped.
 """
+import hashlib
 import json
 import re
 import shutil
@@ -130,19 +131,42 @@ def _pick_file(release_name, release_ids, candidates):
     return None
 
 
-def repair_submission(course, assignment, student):
-    """Rebuild ``grader/submitted/<student>/<assignment>`` from the release and the student's files.
+def _fingerprint(folder):
+    """A digest of every file in ``folder`` (names and bytes)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
-    The student's files are kept untouched in ``grader/originals/`` and re-read on every run, so
+
+def _originals(course, assignment, student):
+    """The student's files as last collected, kept in ``Course.originals``.
+
+    Repair replaces the submission folder with its repaired version; a later collect replaces
+    it again with what the student submitted anew. The digest of what repair wrote tells the two
+    apart, so the originals always follow the latest collected submission.
+    """
+    folder = course.submission(student, assignment)
+    originals = course.originals / student / assignment
+    repaired = originals.parent / f"{assignment}.repaired"
+    if not originals.exists() or not repaired.exists() or repaired.read_text() != _fingerprint(folder):
+        shutil.rmtree(originals, ignore_errors=True)
+        shutil.copytree(folder, originals)
+    return originals, repaired
+
+
+def repair_submission(course, assignment, student):
+    """Rebuild the student's submission folder from the release and the student's files.
+
+    The folder is replaced only when its rebuild is complete. The student's files are kept untouched in ``Course.originals`` and re-read on every run, so
     repairing twice gives the same result. The release's helper modules replace the student's.
     """
-    folder = course.submitted / student / assignment
-    originals = course.grader / "originals" / student / assignment
-    if not originals.exists():
-        shutil.copytree(folder, originals)
+    final = course.submission(student, assignment)
+    originals, repaired = _originals(course, assignment, student)
     record = SubmissionRepair(student)
     candidates = {p.name: p.read_bytes() for p in originals.glob("*.ipynb")}
-    shutil.rmtree(folder)
+    folder = final.with_name(f".{assignment}.repairing")  # swapped in only once complete
+    shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for extra in originals.glob("timestamp.txt"):
         shutil.copy(extra, folder)
@@ -166,4 +190,7 @@ def repair_submission(course, assignment, student):
         fixed = repair(student_nb, release_nb, name, release_path.name, version)
         record.repairs.extend(fixed.repairs)
         nbformat.write(fixed.notebook, folder / release_path.name)
+    shutil.rmtree(final)
+    folder.rename(final)
+    repaired.write_text(_fingerprint(final))
     return record

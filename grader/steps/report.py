@@ -1,74 +1,40 @@
 """Grades out: one CSV row per student, a terminal summary, and figures for the instructor.
 
 Scores come from the gradebook (the verified points where the assignment has a spec, else what
-nbgrader's autograde recorded); flags come from what the other steps found (repairs, files that
-need a human, verification that disagrees with the notebook) and from the autograded notebooks'
-error outputs (time-outs, dead kernels). A submission needing manual review gets no total: it is listed,
-never exported as a silent 0.
+nbgrader's autograde recorded); flags and notes come from each student's ``StudentOutcome``. A
+submission needing manual review gets no total: it is listed, never exported as a silent 0.
 """
 import csv
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import nbformat  # noqa: E402
 from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
 
-from .execute import KERNEL_DIED, TIMEOUT  # noqa: E402
 
-
-def _error_names(path):
-    if not path.exists():
-        return set()
-    nb = nbformat.read(path, as_version=4)
-    return {o.ename for c in nb.cells if c.cell_type == "code"
-            for o in c.get("outputs", []) if o.output_type == "error"}
-
-
-def collect_rows(course, assignment, students, repairs, problems, sandboxed, verified=(),
-                 disagreements=None):
+def collect_rows(course, assignment, outcomes, sandboxed):
     """({test name: max points}, one dict per student: per-test points, total, max and flags)."""
     rows = []
-    with Gradebook(course.db_url, course.config().CourseDirectory.course_id) as gb:
+    with Gradebook(course.db_url, course.course_id) as gb:
         tests = [(nb.name, cell.name, cell.max_score) for nb in gb.find_assignment(assignment).notebooks
                  for cell in nb.grade_cells]
-        for student in students:
-            row = {"student": student}
-            flags = []
-            if problems.get(student):
-                flags.append("manual_review")
+        for outcome in outcomes:
+            row = {"student": outcome.student}
+            needs_manual_grade = False
             try:
-                submission = gb.find_submission(assignment, student)
+                submission = gb.find_submission(assignment, outcome.student)
                 for nb_name, cell_name, _ in tests:
-                    grade = gb.find_grade(cell_name, nb_name, assignment, student)
+                    grade = gb.find_grade(cell_name, nb_name, assignment, outcome.student)
                     row[cell_name] = grade.score
-                    if grade.needs_manual_grade:
-                        flags.append("manual_review")
+                    needs_manual_grade |= bool(grade.needs_manual_grade)
                 total = submission.score
             except MissingEntry:
-                total = None
-                flags.append("manual_review")
-            errors = set()
-            for nb_name, *_ in tests:
-                errors |= _error_names(course.autograded / student / assignment / f"{nb_name}.ipynb")
-            if TIMEOUT in errors:
-                flags.append("timed_out")
-            if KERNEL_DIED in errors:
-                flags.append("kernel_died")
-            if repairs.get(student):
-                flags.append("repaired")
-            student_disagreements = (disagreements or {}).get(student, [])
-            if any("passed in the notebook" in note for note in student_disagreements):
-                flags.append("possible_tampering")
-            elif student_disagreements:
-                flags.append("verification_differs")
-            flags = sorted(set(flags))
+                total, needs_manual_grade = None, True
+            flags = outcome.flags(needs_manual_grade)
             row.update(total=None if "manual_review" in flags else total,
                        max=sum(t[2] for t in tests), flags=";".join(flags),
                        sandbox="on" if sandboxed else "off",
-                       verified="yes" if student in verified else "no",
-                       notes="; ".join(problems.get(student, []) + student_disagreements
-                                       + repairs.get(student, [])))
+                       verified="yes" if outcome.verified else "no", notes=outcome.notes())
             rows.append(row)
     return {t[1]: t[2] for t in tests}, rows
 

@@ -2,40 +2,30 @@
 
 The notebook's tests run in the student's kernel after the student's code, so a student can
 monkeypatch what they call. Here the trusted process (which never runs student code) picks fresh
-inputs and upstream gradients and computes the expected answers with torch's own autograd; a
-fresh sandboxed process (``verify_runner``) runs only the student's answer cells and returns
-numbers; the trusted process compares. An assignment is verified when ``grader/specs/<name>.py``
-exists; its ``TESTS`` maps grade cell ids to cases built with ``function_case``/``graph_case``.
+inputs and upstream gradients and computes the expected answers with torch's own autograd
+(``grader/specs/cases.py``); a fresh sandboxed process (``grader/inside/verify_runner.py``) runs
+only the student's answer cells and returns numbers; the trusted process compares. An assignment
+is verified when ``grader/specs/<name>.py`` exists; its ``TESTS`` maps grade cell ids to cases.
 """
 import importlib
 import json
-import os
 import secrets
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import torch
 
-from . import sandbox, warm
+from ..outcome import Verdict
+from ..sandbox.cgroups import Cgroups
+from ..sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer
+from ..sandbox.launcher import Limits
 
-RUNNER = (Path(__file__).parent / "verify_runner.py").read_text()
-
-
-@dataclass
-class Verdict:
-    """One grade cell's verified outcome for one student."""
-    passed: bool
-    reason: str = ""
-
-
-@dataclass
-class StudentVerification:
-    verdicts: dict = field(default_factory=dict)  # grade cell id -> Verdict
+RUNNER = (Path(__file__).resolve().parent.parent / "inside" / "verify_runner.py").read_text()
 
 
 def spec_for(assignment):
@@ -44,63 +34,6 @@ def spec_for(assignment):
         return importlib.import_module(f"grader.specs.{assignment}")
     except ModuleNotFoundError:
         return None
-
-
-# --- building cases (trusted side) -----------------------------------------------------------
-
-def _random(shape, generator):
-    values = torch.rand(shape, generator=generator, dtype=torch.float64) * 3 + 0.5
-    signs = torch.where(torch.rand(shape, generator=generator) < 0.3, -1.0, 1.0).to(torch.float64)
-    return values * signs
-
-
-class Labels:
-    """A non-differentiable input: ``count`` random class labels, as integers or one-hot rows."""
-
-    def __init__(self, count, classes, one_hot=False):
-        self.count, self.classes, self.one_hot = count, classes, one_hot
-
-    def draw(self, generator):
-        labels = torch.randint(self.classes, (self.count,), generator=generator)
-        return torch.nn.functional.one_hot(labels, self.classes).double() if self.one_hot else labels
-
-
-def function_case(target, reference, shapes, exact_shapes=False):
-    """A Function ``target`` checked against ``reference`` (torch ops) on fresh inputs.
-
-    shapes: one entry per input, a shape (a random float64 input that gets a gradient) or a
-    ``Labels`` (an input without one). exact_shapes: gradients must have their input's shape
-    (no summing down of broadcast gradients, as autograd would do).
-    """
-    def build(generator):
-        inputs = [s.draw(generator) if isinstance(s, Labels) else _random(s, generator) for s in shapes]
-        leaves = [x.clone().requires_grad_(x.is_floating_point() and not isinstance(s, Labels))
-                  for x, s in zip(inputs, shapes)]
-        differentiable = [x for x in leaves if x.requires_grad]
-        out = reference(*leaves)
-        upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) * 2 + 0.5
-        found = iter(torch.autograd.grad(out, differentiable, upstream, allow_unused=True))
-        grads = [next(found) if x.requires_grad else None for x in leaves]
-        return {"kind": "function", "target": target, "inputs": [x.tolist() for x in inputs],
-                "dtypes": [str(x.dtype).replace("torch.", "") for x in inputs],
-                "upstream": upstream.tolist()}, {"out": out.detach(), "grads": grads,
-                                                  "exact_shapes": exact_shapes}
-    return build
-
-
-def graph_case(target, reference, values, output, nodes):
-    """A graph-building function ``target``: gradients of its ``output`` and the node types used."""
-    def build(generator):
-        inputs = [torch.tensor([v * float(1 + torch.rand(1, generator=generator))], dtype=torch.float64)
-                  for v in values]
-        leaves = [x.clone().requires_grad_() for x in inputs]
-        out = reference(*leaves)
-        upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) + 0.5
-        grads = torch.autograd.grad(out, leaves, upstream)
-        return {"kind": "graph", "target": target, "output": output,
-                "inputs": [x.tolist() for x in inputs], "upstream": upstream.tolist()}, \
-            {"out": out.detach(), "grads": grads, "nodes": nodes}
-    return build
 
 
 def _compare(result, expected):
@@ -146,8 +79,8 @@ def _answer_cells(notebook_path):
     return order, answers
 
 
-def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, slot=1):
-    """Verify one student's notebook against ``spec``; returns StudentVerification."""
+def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True):
+    """Verify one student's notebook against ``spec``; returns {grade id: Verdict}."""
     order, answers = _answer_cells(notebook_path)
     generator = torch.Generator().manual_seed(seed)
     steps, expected, done = [{"exec": getattr(spec, "PREAMBLE", ""), "id": "preamble"}], {}, set()
@@ -164,8 +97,8 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, slot
             steps.append({**case, "id": case_id})
             expected[case_id] = want
     tag = "@@" + secrets.token_hex(8) + "@@"
-    results = _run_in_sandbox({"tag": tag, "steps": steps}, timeout, sandboxed, slot)
-    outcome = StudentVerification()
+    results = _run_in_sandbox({"tag": tag, "steps": steps}, timeout, sandboxed)
+    verdicts = {}
     for grade_id in spec.TESTS:
         if grade_id not in order:
             continue
@@ -175,13 +108,13 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, slot
                        else "the verifier stopped before this check (crash, exit or time-out)")
             if problem:
                 break
-        outcome.verdicts[grade_id] = Verdict(not problem, problem)
-    return outcome
+        verdicts[grade_id] = Verdict(not problem, problem)
+    return verdicts
 
 
-def _run_in_sandbox(job, timeout, sandboxed, slot):
+def _run_in_sandbox(job, timeout, sandboxed):
     """Results by case id from one fresh runner process."""
-    text = _run_forked(job, timeout, slot) if sandboxed else _run_unconfined(job, timeout)
+    text = _run_forked(job, timeout) if sandboxed else _run_unconfined(job, timeout)
     results = {}
     for line in text.splitlines():
         if line.startswith(job["tag"]):
@@ -194,25 +127,23 @@ def _run_in_sandbox(job, timeout, sandboxed, slot):
     return results
 
 
-def _run_forked(job, timeout, slot):
-    """The runner as a confined child of the warm sandboxed forkserver; its output as text."""
-    server = warm.ForkServer.instance()
-    uid = sandbox.sandbox_uid(slot)
-    folder = server.run_dir(uid)
+def _run_forked(job, timeout):
+    """The runner as a confined child of the warm sandboxed fork server; its output as text."""
+    server = ForkServer.instance()
+    uid, folder = server.new_job()
     job_file, results_file = folder / "job.json", folder / "results.jsonl"
     job_file.write_text(json.dumps(job))
     results_file.touch()
     for path in (job_file, results_file):
-        os.chown(path, uid, uid)
-    cgroups = sandbox.Cgroups(folder.name, 4096, 64)
+        shutil.chown(path, uid, uid)
+    limits = Limits()
+    cgroups = Cgroups(folder.name, limits)
     try:
-        pid = server.fork(folder, uid, sandbox.rlimits(), cgroups.procs_files(), warm.JOB_ENV,
+        pid = server.fork(folder, uid, limits, cgroups, JOB_ENV,
                           program=RUNNER, stdin=str(job_file), stdout=str(results_file))
-        if warm.ForkedProcess(pid).wait(timeout) is None:
-            try:
-                os.killpg(pid, 9)
-            except ProcessLookupError:
-                pass
+        process = ForkedProcess(pid)
+        if process.wait(timeout) is None:
+            process.kill()
         return results_file.read_text(errors="replace")
     finally:
         cgroups.remove()
@@ -231,20 +162,29 @@ def _run_unconfined(job, timeout):
     return stdout.decode("utf-8", "replace")
 
 
-def verify_students(course, assignment, students, jobs=2, sandboxed=True, seed=None, timeout=30):
-    """{student: StudentVerification} for the assignment's repaired submissions (empty: no spec)."""
+@dataclass(frozen=True)
+class Verification:
+    """One student's verdicts, or why none could be had (then a person must look)."""
+    verdicts: dict
+    error: str = ""
+
+
+def verify_students(course, assignment, students, options, seed=None):
+    """{student: Verification} for the repaired submissions (empty: no spec)."""
     spec = spec_for(assignment)
     if spec is None:
         return {}
     seed = secrets.randbits(31) if seed is None else seed
 
-    def one(slot, student):
-        outcome = StudentVerification()
-        for path in sorted((course.submitted / student / assignment).glob("*.ipynb")):
-            outcome.verdicts.update(verify_notebook(spec, path, seed, timeout=timeout,
-                                                    sandboxed=sandboxed, slot=slot).verdicts)
-        return student, outcome
+    def one(student):
+        verdicts = {}
+        try:
+            for path in sorted(course.submission(student, assignment).glob("*.ipynb")):
+                verdicts.update(verify_notebook(spec, path, seed, timeout=options.verify_timeout,
+                                                sandboxed=options.sandboxed))
+        except Exception as error:  # anything at all: this student goes to a person, the rest go on
+            return student, Verification({}, f"{type(error).__name__}: {str(error)[:300]}")
+        return student, Verification(verdicts)
 
-    jobs = max(1, jobs)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return dict(pool.map(one, [1 + i % jobs for i in range(len(students))], students))
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        return dict(pool.map(one, students))

@@ -1,0 +1,1 @@
+"""Programs that run inside the sandbox, sent as source to ``python -I -c``; never imported by the grader."""

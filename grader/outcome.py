@@ -1,0 +1,76 @@
+"""One record per student: what each step of grading found, as data.
+
+Each step fills its own field of a ``StudentOutcome``; the report and the feedback only format
+it. Flags are derived here, in one place, from those fields.
+"""
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Ending(str, Enum):
+    """How running a student's notebook ended."""
+    COMPLETED = "completed"
+    TIMED_OUT = "timed_out"
+    KERNEL_DIED = "kernel_died"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The grader's own check of one grade cell, on fresh inputs outside the notebook."""
+    passed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A grade cell where the notebook's tests and the grader's own check differ."""
+    grade_id: str
+    notebook_points: float
+    verified_points: float
+    reason: str = ""
+
+    @property
+    def notebook_passed_verification_failed(self):
+        return self.notebook_points > self.verified_points
+
+    def describe(self):
+        how = ("passed in the notebook, failed verification" if self.notebook_passed_verification_failed
+               else "failed in the notebook, passed verification")
+        return f"{self.grade_id}: {how}" + (f" ({self.reason})" if self.reason else "")
+
+
+@dataclass
+class StudentOutcome:
+    """Everything grading found for one student's submission of one assignment."""
+    student: str
+    repairs: list = field(default_factory=list)        # what repair changed (text for people)
+    problems: list = field(default_factory=list)       # why a person must look (manual review)
+    ending: Ending | None = None                       # None: not executed
+    verdicts: dict = field(default_factory=dict)       # grade id -> Verdict
+    disagreements: list = field(default_factory=list)  # [Disagreement]
+
+    @property
+    def gradeable(self):
+        return self.ending is not None
+
+    @property
+    def verified(self):
+        return bool(self.verdicts)
+
+    def flags(self, needs_manual_grade=False):
+        """The CSV's flags: what happened to this submission, sorted."""
+        flags = set()
+        if self.problems or needs_manual_grade or not self.gradeable:
+            flags.add("manual_review")
+        if self.ending in (Ending.TIMED_OUT, Ending.KERNEL_DIED):
+            flags.add(self.ending.value)
+        if self.repairs:
+            flags.add("repaired")
+        if any(d.notebook_passed_verification_failed for d in self.disagreements):
+            flags.add("possible_tampering")
+        elif self.disagreements:
+            flags.add("verification_differs")
+        return sorted(flags)
+
+    def notes(self):
+        return "; ".join([*self.problems, *(d.describe() for d in self.disagreements), *self.repairs])

@@ -1,0 +1,6 @@
+"""The sandbox around student code: one launcher (``launcher``), cgroups, and the warm fork server.
+
+Every process that runs student code, a grading kernel or a verification run, is forked by the
+fork server (``forkserver.ForkServer``), which runs inside bubblewrap (``launcher``) and confines
+each child before it runs anything (``grader/inside/forkserver.py``).
+"""

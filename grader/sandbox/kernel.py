@@ -1,0 +1,63 @@
+"""The kernel manager of every grading kernel: the kernel is forked by the sandboxed fork server.
+
+The kernel talks to the grader over ZMQ ``ipc`` sockets in its job folder (the sandbox has no
+network). It works in a copy of its run folder (the assignment's helper files) inside its job
+folder, as a uid of its own, within ``Limits`` and a cgroup of its own.
+"""
+import os
+import shutil
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer
+
+from .cgroups import Cgroups
+from .forkserver import JOB_ENV, ForkedProcess, ForkServer
+from .launcher import Limits
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels are forked, confined, by this process's ``ForkServer``."""
+
+    memory_mb = Integer(Limits.memory_mb, help="Address-space limit of the kernel (MB)").tag(config=True)
+    cpu_seconds = Integer(Limits.cpu_seconds, help="CPU-time limit of the kernel (s)").tag(config=True)
+    processes = Integer(Limits.processes, help="Process (and thread) limit for the kernel's uid").tag(config=True)
+    file_mb = Integer(Limits.file_mb, help="Largest file the kernel may write (MB)").tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.transport = "ipc"
+        self._server = ForkServer.instance()
+        self._uid, self._job = self._server.new_job()
+        self.ip = str(self._job / "kernel")
+        self.connection_file = str(self._job / "connection.json")
+
+    @property
+    def limits(self):
+        return Limits(self.memory_mb, self.cpu_seconds, self.processes, self.file_mb)
+
+    async def _async_pre_start_kernel(self, **kw):
+        self._workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
+        return await super()._async_pre_start_kernel(**kw)
+
+    def format_kernel_cmd(self, extra_arguments=None):  # the fork server, not a command, runs it
+        return AsyncKernelManager.format_kernel_cmd(self, extra_arguments)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        workdir = self._job / "work"
+        shutil.copytree(self._workdir, workdir)
+        for path in [self._job, *self._job.rglob("*")]:
+            os.chown(path, self._uid, self._uid)
+        self._cgroups = Cgroups(self._job.name, self.limits)
+        pid = self._server.fork(workdir, self._uid, self.limits, self._cgroups, JOB_ENV,
+                                connection_file=str(self.connection_file))
+        provisioner = self.provisioner
+        provisioner.process, provisioner.pid, provisioner.pgid = ForkedProcess(pid), pid, pid
+        self._reconcile_connection_info(provisioner.connection_info)
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if hasattr(self, "_cgroups"):
+            self._cgroups.remove()
+        if not restart:
+            shutil.rmtree(self._job, ignore_errors=True)
