@@ -7,13 +7,14 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup sandbox-tools system-packages demo bench lab lab-instructor release solutions test
+.PHONY: help setup sandbox-tools system-packages demo bench lab lab-instructor release solutions test test-fast
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo      grade a simulated class end to end (creates .venv if needed)"
 	@echo "make bench     this grader against stock nbgrader autograde, same class"
 	@echo "make test      run every check: notebooks replay, release current, grading"
+	@echo "make test-fast the unit tests only (no whole-class grading, no browser): about a minute"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
 	@echo "make lab-instructor  JupyterLab with formgrader on the course"
 	@echo "make system-packages  (root) the Debian packages the tests need"
@@ -63,6 +64,9 @@ solutions: setup
 
 release: setup
 	@for a in $(ASSIGNMENTS); do nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser" tests
 
 test: setup
 	$(PY) -m pytest tests

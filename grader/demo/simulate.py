@@ -81,7 +81,7 @@ RAW_FILES = {"invalid_json": b'{"cells": [ {"cell_type": "code", ', "empty": b""
 
 
 def simulated_class(solution_path):
-    """[(student, file name, notebook or raw bytes, expected total or None for manual review)].
+    """[(kind, answers or raw bytes, expected total or None for manual review)].
 
     Totals are for the first assignment (12 points: square 2, add 2, mul 3, apple 2, fruit 3).
     """
@@ -97,7 +97,8 @@ def simulated_class(solution_path):
     plan = [("correct", correct, 12)] * 6 + [("other_style", other_style, 12)] * 2
     plan += [("source_mul", source_mul, 4)] * 3 + [("blank", {}, 0)] * 2
     plan += [("partly_done", partly, 4)] * 3 + [("swapped", swapped, 4)] * 2
-    plan += [("infinite_loop", looping, 4), ("kernel_crash", crashing, 2)]
+    plan += [("infinite_loop", looping, 4)]
+    plan += [("kernel_crash", crashing, None)]  # 2 points, but its answer imports os: a person looks
     mangled = {"deleted": 7, "duplicated": 12, "added": 12, "moved": 12, "markdown": 12,
                "stripped": 12, "kernel": 12, "nbformat3": 12, "renamed": 12}
     plan += [(f"mangled_{how}", (correct, how), total) for how, total in mangled.items()]

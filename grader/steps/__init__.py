@@ -1,5 +1,6 @@
 """The steps of grading, one module each, in the order a submission meets them:
 
-collect -> repair -> autograde (execute, in the sandbox) and verify -> score -> feedback -> report.
+collect -> repair -> scan -> autograde (execute, in the sandbox) and verify -> score -> feedback
+-> report.
 ``grader.batch`` runs them; each fills its own field of a ``grader.outcome.StudentOutcome``.
 """

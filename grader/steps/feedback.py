@@ -9,9 +9,15 @@ included (nbgrader #917). ``RedactHiddenTests`` runs first in its preprocessor l
 - it removes, from every output of every cell, any line that quotes a line of the hidden tests
   (student code may have captured the hidden source while it ran and printed it later);
 - under each test the grader verified outside the notebook, it says what verification found:
-  that result is the score, and it may differ from what the notebook showed.
+  that result is the score, and it may differ from what the notebook showed;
+- when a person will review the submission (the notebook and verification disagree, or the
+  answer cells use constructs an honest solution never needs), the page says so first, naming
+  the cells, and then shows no output of any cell but the grader's own messages: an answer that
+  hooked into the kernel could otherwise have smuggled hidden-test text out in any encoding.
 """
-from nbformat.v4 import new_output
+import html
+
+from nbformat.v4 import new_markdown_cell, new_output
 from traitlets import Dict
 
 from nbgrader import utils
@@ -28,9 +34,14 @@ REDACTED = "[숨겨진 검사 내용 삭제 / hidden test text removed]"
 class RedactHiddenTests(NbGraderPreprocessor):
 
     verdicts = Dict(help="{student: {grade_id: Verdict}} from grader.steps.verify").tag(config=True)
+    reviews = Dict(help="{student: [why a person will review it]}; their outputs are withheld").tag(config=True)
 
     def preprocess(self, nb, resources):
-        self._verdicts = self.verdicts.get(resources["nbgrader"]["student"], {})
+        student = resources["nbgrader"]["student"]
+        self._verdicts = self.verdicts.get(student, {})
+        self._withhold = bool(self.reviews.get(student))
+        if self._withhold:
+            nb.cells.insert(0, new_markdown_cell(review_text(self.reviews[student])))
         self._hidden_lines = {line.strip() for cell in nb.cells if cell.cell_type == "code"
                               for line in split_hidden(cell.source)[1].splitlines()
                               if len(line.strip()) >= MIN_QUOTED}
@@ -39,6 +50,8 @@ class RedactHiddenTests(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
+        if self._withhold:
+            cell.outputs = [self._visible(o) for o in cell.get("outputs", []) if o.output_type == "error"]
         if utils.is_grade(cell):
             visible, hidden = split_hidden(cell.source)
             if hidden:
@@ -76,6 +89,14 @@ class RedactHiddenTests(NbGraderPreprocessor):
                 output.data[mime] = clean(data)
 
 
+def review_text(reasons):
+    """The feedback's first cell when a person will review the submission (escaped: it is Markdown)."""
+    lines = "\n".join(f"- {html.escape(reason)}" for reason in reasons)
+    return ("**채점자가 이 제출물을 직접 확인합니다. / A person will review this submission.** "
+            "점수는 확인 후 확정됩니다. 출력은 표시하지 않습니다. / The score is final only after "
+            "that review; cell outputs are not shown.\n\n" + lines)
+
+
 def verdict_text(verdict):
     if verdict.passed:
         return "채점기 검증: 통과 / verified by the grader on fresh inputs: passed\n"
@@ -89,9 +110,13 @@ def generate(course, assignment, outcomes):
     outcomes: the gradeable students' StudentOutcomes; their verdicts are shown under each test.
     """
     verdicts = {o.student: dict(o.verdicts) for o in outcomes}
+    reviews = {o.student: [*(d.describe() for d in o.disagreements),
+                           *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
+               for o in outcomes if o.disagreements or o.findings}
     api = course.api(GenerateFeedback={"preprocessors": [
         "grader.steps.feedback.RedactHiddenTests", "nbgrader.preprocessors.GetGrades",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]}, RedactHiddenTests={"verdicts": verdicts})
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]},
+        RedactHiddenTests={"verdicts": verdicts, "reviews": reviews})
     errors = {}
     for outcome in outcomes:
         result = api.generate_feedback(assignment, outcome.student, force=True)

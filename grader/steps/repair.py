@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+MAX_BYTES = 64 * 2**20  # a notebook larger than this is not an answer to these exercises
 DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
@@ -31,12 +32,16 @@ def read_submission(raw: bytes):
     """Parse a submitted file as a notebook (any nbformat), or raise NotANotebook."""
     if not raw.strip():
         raise NotANotebook("empty file / 빈 파일")
+    if len(raw) > MAX_BYTES:
+        raise NotANotebook(f"larger than {MAX_BYTES // 2**20} MB / 파일이 너무 큼")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise NotANotebook("binary file, not a notebook / 노트북이 아닌 바이너리 파일") from None
     except json.JSONDecodeError as error:
         raise NotANotebook(f"invalid JSON ({error.msg}, line {error.lineno}) / JSON 형식 오류") from None
+    except RecursionError:
+        raise NotANotebook("JSON nested too deeply / JSON 중첩이 너무 깊음") from None
     if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
         raise NotANotebook("JSON without notebook cells / 셀이 없는 JSON")
     try:
@@ -83,7 +88,7 @@ def repair(student_nb, release_nb, file_name, release_name, nbformat_version=4):
 
     student_cells = list(student_nb.cells)
     release_ids = [_grade_id(c) for c in release_nb.cells if _grade_id(c)]
-    student_ids = [_grade_id(c) for c in student_cells if _grade_id(c) in release_ids]
+    student_ids = list(dict.fromkeys(_grade_id(c) for c in student_cells if _grade_id(c) in release_ids))
     if student_ids != [i for i in release_ids if i in student_ids]:
         repairs.append("cells moved")
     used = set()

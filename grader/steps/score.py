@@ -1,7 +1,9 @@
-"""Score: the verified result becomes the grade; where it differs from the notebook's, that is recorded.
+"""Score: the verified result becomes the grade; where it differs from the notebook's, a person decides.
 
 nbgrader keeps the notebook's own result as each grade's ``auto_score``; the verified points go
 into ``manual_score``, which nbgrader's totals, formgrader, feedback and export already prefer.
+A cell where the two disagree, in either direction, keeps both and is marked for manual grading
+(formgrader lists it); the student's row goes to manual review with both results.
 """
 from nbgrader.api import Gradebook, MissingEntry
 
@@ -26,5 +28,5 @@ def record_verified(course, assignment, outcomes):
                 if verified != notebook:
                     outcome.disagreements.append(Disagreement(grade_id, notebook, verified, verdict.reason))
                 grade.manual_score = verified
-                grade.needs_manual_grade = False  # nbgrader re-flags grades that have a manual score
+                grade.needs_manual_grade = verified != notebook
             gb.db.commit()

@@ -1,0 +1,40 @@
+"""One record per student: the CSV's flags and notes derived from what each step found."""
+from grader.outcome import Disagreement, Ending, StudentOutcome
+from grader.steps.scan import Finding
+
+
+def test_a_clean_graded_submission_has_no_flags():
+    assert StudentOutcome("s", ending=Ending.COMPLETED).flags() == []
+
+
+def test_not_executed_or_with_a_problem_needs_review():
+    assert StudentOutcome("s").flags() == ["manual_review"]
+    assert StudentOutcome("s", problems=["x.ipynb: empty file"], ending=Ending.COMPLETED).flags() == ["manual_review"]
+
+
+def test_how_execution_ended_is_a_flag():
+    assert StudentOutcome("s", ending=Ending.TIMED_OUT).flags() == ["timed_out"]
+    assert StudentOutcome("s", ending=Ending.KERNEL_DIED, repairs=["cells moved"]).flags() == \
+        ["kernel_died", "repaired"]
+
+
+def test_disagreements_go_to_a_person_in_either_direction():
+    forged = Disagreement("test_mul", notebook_points=3, verified_points=0, reason="wrong gradient")
+    lucky = Disagreement("test_mul", notebook_points=0, verified_points=3)
+    assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[forged]).flags() == \
+        ["manual_review", "possible_tampering"]
+    assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[lucky]).flags() == \
+        ["manual_review", "verification_differs"]
+    assert forged.describe() == ("test_mul: passed in the notebook, failed verification "
+                                 "(notebook 3, verified 0): wrong gradient")
+
+
+def test_suspicious_code_is_a_review_flag_with_the_line_in_the_notes():
+    outcome = StudentOutcome("s", ending=Ending.COMPLETED, repairs=["cells moved"],
+                             findings=[Finding("mul", 4, "import gc", "imports gc")])
+    assert outcome.flags() == ["code_review", "manual_review", "repaired"]
+    assert outcome.notes() == "mul line 4: imports gc: import gc; cells moved"
+
+
+def test_a_grade_left_for_manual_grading_in_the_gradebook_is_review():
+    assert StudentOutcome("s", ending=Ending.COMPLETED).flags(needs_manual_grade=True) == ["manual_review"]
