@@ -8,13 +8,21 @@ from ``grad_fn.next_functions``; the gradients are collected with hooks on the n
     price = apple * num
     result = price * ctax
     draw_graph(result, {"apple": apple, "num": num, "ctax": ctax, "price": price, "result": result})
+
+Importing it also lets every matplotlib figure show Korean (``use_korean_font``).
 """
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib import font_manager
 
-__all__ = ["Edge", "draw_graph", "trace_graph"]
+__all__ = ["Edge", "draw_graph", "trace_graph", "use_korean_font"]
+
+# Fonts with Hangul, best first; Debian's fonts-noto-cjk has the first.
+KOREAN_FONTS = ("Noto Sans CJK KR", "NanumGothic", "Malgun Gothic", "AppleGothic")
+KOREAN_FONT_FILES = ("NotoSansCJK-Regular", "NanumGothic.ttf")
+KEY = "위: 순전파 값, 아래(빨간색): 기울기 / above: forward value, below (red): gradient"
 
 SYMBOLS = {"Mul": "×", "Add": "+", "Sub": "−", "Div": "÷", "Neg": "−", "Pow": "**", "Exp": "exp",
            "Sigmoid": "σ", "Square": "²"}
@@ -30,6 +38,27 @@ class Edge:
     target: object
     value: torch.Tensor = None
     grad: torch.Tensor = None
+
+
+def use_korean_font():
+    """Make matplotlib fall back to a Korean font for Hangul; returns its name, or None if none is installed.
+
+    matplotlib's default font (DejaVu Sans) has no Hangul: without a fallback a Korean label shows
+    boxes and warns "Glyph ... missing". Latin letters, digits and symbols keep DejaVu Sans.
+    """
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if installed.isdisjoint(KOREAN_FONTS):  # installed after matplotlib cached its font list
+        for path in font_manager.findSystemFonts():
+            if any(name in path for name in KOREAN_FONT_FILES):
+                font_manager.fontManager.addfont(path)
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+    name = next((font for font in KOREAN_FONTS if font in installed), None)
+    if name:
+        plt.rcParams["font.family"] = ["sans-serif", name]
+    return name
+
+
+use_korean_font()
 
 
 def op_name(node):
@@ -152,7 +181,10 @@ def _layout(edges):
 
 
 def draw_graph(output, names=None, upstream=None, ax=None):
-    """Draw the graph of ``output`` (see ``trace_graph``) in the book's style; returns the Axes."""
+    """Draw the graph of ``output`` (see ``trace_graph``) in the book's style; returns the Axes.
+
+    Names may be Korean ({"사과 apple": apple}); the title explains the numbers in both languages.
+    """
     edges, labels = trace_graph(output, names, upstream)
     column, row = _layout(edges)
     width = max(column.values()) + 1
@@ -182,4 +214,6 @@ def draw_graph(output, names=None, upstream=None, ax=None):
     ax.set_ylim(-1.2 * max(row.values()) - 0.6, 0.6)
     ax.set_aspect("equal")
     ax.axis("off")
+    if not ax.get_title():
+        ax.set_title(KEY, fontsize=10)
     return ax
