@@ -25,7 +25,7 @@ KOREAN_FONT_FILES = ("NotoSansCJK-Regular", "NanumGothic.ttf")
 KEY = "위: 순전파 값, 아래(빨간색): 기울기 / above: forward value, below (red): gradient"
 
 SYMBOLS = {"Mul": "×", "Add": "+", "Sub": "−", "Div": "÷", "Neg": "−", "Pow": "**", "Exp": "exp",
-           "Sigmoid": "σ", "Square": "²"}
+           "Sigmoid": "σ", "Square": "²", "SoftmaxWithLoss": "Softmax\nwith\nLoss"}
 # Built-in nodes whose forward value is recomputed from their inputs when it is not named.
 FORWARD = {"Mul": torch.mul, "Add": torch.add, "Sub": torch.sub, "Div": torch.div, "Neg": torch.neg,
            "Exp": torch.exp, "Sigmoid": torch.sigmoid}
@@ -207,8 +207,9 @@ def draw_graph(output, names=None, upstream=None, ax=None):
             ax.text(x - 0.1, y, labels.get(node) or "", ha="right", va="center", fontsize=12)
         else:
             ax.add_patch(plt.Circle((x, y), 0.28, facecolor="white", edgecolor="black", zorder=3))
-            ax.text(x, y, SYMBOLS.get(op_name(node), op_name(node)), ha="center", va="center",
-                    fontsize=13, zorder=4)
+            symbol = SYMBOLS.get(op_name(node), op_name(node))
+            small = max(len(line) for line in symbol.split("\n")) > 3  # a name, not a symbol
+            ax.text(x, y, symbol, ha="center", va="center", fontsize=7 if small else 13, zorder=4)
     ax.text(end[0] + 0.1, end[1], labels.get(root) or "", ha="left", va="center", fontsize=12)
     ax.set_xlim(-1.4, end[0] + 1.2)
     ax.set_ylim(-1.2 * max(row.values()) - 0.6, 0.6)
