@@ -265,6 +265,9 @@ def test_wrong_wiring_and_torch_ops_fail_the_graph_exercise():
     ns["apple_shopping"] = lambda apple, num, ctax: (apple * num, apple * num * ctax)
     with pytest.raises(GradientMistake, match="build the price node with Mul.apply"):
         check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
+    ns["apple_shopping"] = lambda apple, num, ctax: {"result": apple * num * ctax}
+    with pytest.raises(GradientMistake, match="the price node was not returned"):
+        check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
 
 
 def test_own_nodes_are_shown_beside_the_books_numbers(capsys):

@@ -53,7 +53,7 @@ def relative_error(a, b):
 # --- naming the mistake -------------------------------------------------------------------------
 
 FLOAT32 = ("float64가 필요한 곳에서 float32를 썼습니다. torch.zeros(shape)와 torch.tensor(...)는 기본이 "
-           "float32라서 유효 숫자가 7자리쯤뿐입니다 (torch.zeros_like(x)나 dtype=x.dtype를 쓰세요)",
+           "float32라서 유효 숫자가 7자리쯤뿐입니다 (torch.zeros_like(x)를 쓰거나 dtype=x.dtype을 주세요)",
            "float32 where float64 was needed: torch.zeros(shape) and torch.tensor(...) default to "
            "float32, which keeps only ~7 digits (use torch.zeros_like(x) or dtype=x.dtype)")
 
@@ -358,6 +358,8 @@ def check_graph(build, reference, values, namespace, upstream=1.0):
     for node, want in expected.items():
         op = type(want.grad_fn).__name__.split("Backward")[0]
         tensor = got.get(node)
+        if tensor is None:
+            _fail(name, f"{node} 노드를 돌려주지 않았습니다", f"the {node} node was not returned")
         if not isinstance(getattr(tensor, "grad_fn", None), REFERENCE_NODES[op]._backward_cls):
             _fail(name, f"{node} 노드는 {op}.apply로 만드세요", f"build the {node} node with {op}.apply")
         if not torch.allclose(tensor.detach(), want.detach()):
@@ -418,8 +420,8 @@ def report_progress(checks):
         try:
             check()
         except NameError as error:
-            line = (f"아직 실행하지 않았습니다 / not run yet ({error}): 위의 셀을 먼저 실행하세요 / "
-                    "run the cells above first")
+            line = ("아직 실행하지 않은 셀이 있습니다. 위의 셀을 먼저 실행하세요 / "
+                    f"not run yet ({error}): run the cells above first")
         except NotImplementedError:
             line = "아직 구현하지 않았습니다 / not implemented yet"
         except Exception as error:  # any failed check: show its message, go on

@@ -110,7 +110,7 @@ def trace_graph(output, names=None, upstream=None):
     Returns (edges, labels), labels mapping a node to its name.
     """
     if output.grad_fn is None:
-        raise ValueError("output에 grad_fn이 없습니다: requires_grad=True인 입력으로 계산하세요 / "
+        raise ValueError("output에 grad_fn이 없습니다. requires_grad=True인 입력으로 계산하세요 / "
                          "output has no grad_fn: compute it from inputs with requires_grad=True")
     names = names or {}
     by_id = {id(t): n for n, t in names.items()}
@@ -130,7 +130,7 @@ def trace_graph(output, names=None, upstream=None):
                             retain_graph=True, allow_unused=True)
     except RuntimeError as error:
         if "second time" in str(error):
-            raise RuntimeError("그래프가 이미 backward로 해제되었습니다: backward() 전에 그리거나 다시 "
+            raise RuntimeError("그래프가 이미 backward로 해제되었습니다. backward() 전에 그리거나 다시 "
                                "계산하세요 / the graph was freed by backward(): draw it before "
                                "calling backward(), or build it again") from None
         raise
