@@ -47,8 +47,9 @@ lab: setup
 lab-instructor: setup
 	$(PY) -m grader.lab instructor
 
-# Debian packages the tests need: Chromium (browser test) and bubblewrap (grading sandbox).
-SYSTEM_PACKAGES := chromium chromium-driver bubblewrap
+# Debian packages the tests need: Chromium (browser test), bubblewrap (grading sandbox),
+# fonts-noto-cjk (Korean in figures).
+SYSTEM_PACKAGES := chromium chromium-driver bubblewrap fonts-noto-cjk
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -1,5 +1,6 @@
 """The graph drawer draws the book's figures: names, operations, values above and red gradients below."""
 import sys
+import warnings
 
 import matplotlib
 
@@ -130,3 +131,15 @@ def test_freed_graph_is_explained():
     result.backward()
     with pytest.raises(RuntimeError, match="draw it before calling backward"):
         draw_graph(result, names)
+
+
+def test_korean_labels_render_without_missing_glyphs():
+    """Hangul falls back to a CJK font (fonts-noto-cjk): no boxes, no "Glyph ... missing" warning."""
+    v = leaves(apple=100.0, num=2.0)
+    result = v["apple"] * v["num"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = draw_graph(result, {"사과 apple": v["apple"], "개수 num": v["num"], "금액 result": result})
+        ax.set_xlabel("에폭 / epoch")
+        ax.figure.canvas.draw()
+    assert "사과 apple" in [t[0] for t in drawn(ax)] and "순전파" in ax.get_title()

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from grader.course import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "solutions" / "a1_backprop"))
-from backprop_checks import (GradientMistake, check_book_numbers, check_function,  # noqa: E402
-                             check_numerical_gradient, random_inputs, report_progress)
+from backprop_checks import (REFERENCE_NODES, GradientMistake, check_function, check_graph,  # noqa: E402
+                             check_numerical_gradient, random_inputs, reference_nodes, report_progress,
+                             show_book_numbers)
 
 
 def function(name, forward, backward, save=lambda ctx, *xs: ctx.save_for_backward(*xs)):
@@ -95,7 +96,7 @@ MISTAKES = {
     "grad_output in place": ((relu(book_relu_backward), torch.relu, random_inputs((4, 5), seed=5), "dx = g * mask"),
                              ["제자리", "in place"]),
     "wrong number of gradients": (softmax_case(lambda g, y, t: g * (y - t) / y.shape[0]),
-                                  ["2개의 gradient", "wrong number of returned gradients"]),
+                                  ["2개의 기울기", "wrong number of returned gradients"]),
     "ignores grad_output (softmax, the book's backward)": (
         softmax_case(lambda g, y, t: ((y - t) / y.shape[0], None)), ["grad_output을 무시", "ignores grad_output"]),
     "missing division by the batch size": (
@@ -206,13 +207,77 @@ def test_central_difference_passes():
     check_numerical_gradient(central)
 
 
-def test_book_numbers_name_the_leaf():
-    def source_graph(apple, num, ctax):  # the source notebook's Mul ignores grad_output
-        source_mul = mul(lambda g, x, y: (y, x))
-        return source_mul.apply(source_mul.apply(apple, num), ctax)
-    with pytest.raises(GradientMistake, match=r"apple.grad: 2.0000, 책 / book: 2.2"):
-        check_book_numbers(source_graph, {"apple": 100, "num": 2, "ctax": 1.1},
-                           {"apple": 2.2, "num": 110, "ctax": 200})
+SOURCE_MUL = mul(lambda g, x, y: (y, x))  # the source notebook's Mul: ignores grad_output
+RIGHT_MUL = mul(lambda g, x, y: (g * y, g * x))
+RIGHT_ADD = function("Add", torch.add, lambda ctx, g, x, y, out: (g, g))
+APPLE = {"apple": 100, "num": 2, "ctax": 1.1}
+
+
+def book_apple(apple, num, ctax):
+    price = apple * num
+    return {"price": price, "result": price * ctax}
+
+
+def book_fruit(apple, num_apple, tangerine, num_tangerine, ctax):
+    apple_price, tangerine_price = apple * num_apple, tangerine * num_tangerine
+    price = apple_price + tangerine_price
+    return {"apple_price": apple_price, "tangerine_price": tangerine_price, "price": price, "result": price * ctax}
+
+
+def notebook(mul_class, add_class=RIGHT_ADD, wiring="price"):
+    """A student's notebook globals: their Mul and Add, and graph functions that look them up."""
+    namespace = {"Mul": mul_class, "Add": add_class}
+    exec("def apple_shopping(apple, num, ctax):\n"
+         "    price = Mul.apply(apple, num)\n"
+         f"    return price, Mul.apply({wiring}, ctax)\n"
+         "def fruit_shopping(apple, num_apple, tangerine, num_tangerine, ctax):\n"
+         "    nodes = {'apple_price': Mul.apply(apple, num_apple), 'tangerine_price': Mul.apply(tangerine, num_tangerine)}\n"
+         "    nodes['price'] = Add.apply(nodes['apple_price'], nodes['tangerine_price'])\n"
+         "    return {**nodes, 'result': Mul.apply(nodes['price'], ctax)}\n", namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("mul_class", [RIGHT_MUL, SOURCE_MUL, mul(lambda g, x, y: 1 / 0)],
+                         ids=["right-mul", "source-mul", "crashing-mul"])
+def test_graph_exercises_are_graded_with_reference_nodes_whatever_the_students_mul(mul_class):
+    """No double penalty: the graph's points depend on the graph, not on the student's Mul."""
+    ns = notebook(mul_class, add_class=function("Add", torch.add, lambda ctx, g, x, y, out: (g, -g)))
+    check_graph(ns["apple_shopping"], book_apple, APPLE, ns, upstream=2.5)
+    check_graph(ns["fruit_shopping"], book_fruit, {"apple": 120, "num_apple": 5, "tangerine": 80,
+                                                   "num_tangerine": 7, "ctax": 1.05}, ns, upstream=0.75)
+    assert ns["Mul"] is mul_class, "the student's Mul is put back"
+
+
+def test_reference_nodes_are_restored_even_on_error_and_match_torch():
+    ns = {"Mul": SOURCE_MUL}
+    with pytest.raises(ZeroDivisionError), reference_nodes(ns):
+        assert ns["Mul"] is REFERENCE_NODES["Mul"] and ns["Add"] is REFERENCE_NODES["Add"]
+        1 / 0
+    assert ns == {"Mul": SOURCE_MUL}
+    check_function(REFERENCE_NODES["Mul"], torch.mul, random_inputs((2, 5), (5,), seed=9))
+    check_function(REFERENCE_NODES["Add"], torch.add, random_inputs((3, 4), (4,), seed=8))
+
+
+def test_wrong_wiring_and_torch_ops_fail_the_graph_exercise():
+    ns = notebook(RIGHT_MUL, wiring="apple")
+    with pytest.raises(GradientMistake, match=r"result의 순전파 값이 110이지만 책의 그래프에서는 220(.|\n)*are the inputs wired"):
+        check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
+    ns["apple_shopping"] = lambda apple, num, ctax: (apple * num, apple * num * ctax)
+    with pytest.raises(GradientMistake, match="build the price node with Mul.apply"):
+        check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
+    ns["apple_shopping"] = lambda apple, num, ctax: {"result": apple * num * ctax}
+    with pytest.raises(GradientMistake, match="the price node was not returned"):
+        check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
+
+
+def test_own_nodes_are_shown_beside_the_books_numbers(capsys):
+    ns = notebook(SOURCE_MUL)
+    show_book_numbers(ns["apple_shopping"], APPLE, {"apple": 2.2, "num": 110, "ctax": 200})
+    out = capsys.readouterr().out
+    assert "apple.grad =     2.0000   책 / book: 2.2      ✗" in out
+    assert "ctax.grad =   200.0000   책 / book: 200      ✓" in out and "only that exercise loses points" in out
+    show_book_numbers(notebook(mul(lambda g, x, y: 1 / 0))["apple_shopping"], APPLE, {"apple": 2.2})
+    assert "ZeroDivisionError" in capsys.readouterr().out
 
 
 def test_progress_report_runs_every_check_and_never_raises(capsys):

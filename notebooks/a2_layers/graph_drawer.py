@@ -8,16 +8,24 @@ from ``grad_fn.next_functions``; the gradients are collected with hooks on the n
     price = apple * num
     result = price * ctax
     draw_graph(result, {"apple": apple, "num": num, "ctax": ctax, "price": price, "result": result})
+
+Importing it also lets every matplotlib figure show Korean (``use_korean_font``).
 """
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib import font_manager
 
-__all__ = ["Edge", "draw_graph", "trace_graph"]
+__all__ = ["Edge", "draw_graph", "trace_graph", "use_korean_font"]
+
+# Fonts with Hangul, best first; Debian's fonts-noto-cjk has the first.
+KOREAN_FONTS = ("Noto Sans CJK KR", "NanumGothic", "Malgun Gothic", "AppleGothic")
+KOREAN_FONT_FILES = ("NotoSansCJK-Regular", "NanumGothic.ttf")
+KEY = "위: 순전파 값, 아래(빨간색): 기울기 / above: forward value, below (red): gradient"
 
 SYMBOLS = {"Mul": "×", "Add": "+", "Sub": "−", "Div": "÷", "Neg": "−", "Pow": "**", "Exp": "exp",
-           "Sigmoid": "σ", "Square": "²"}
+           "Sigmoid": "σ", "Square": "²", "SoftmaxWithLoss": "Softmax\nwith\nLoss"}
 # Built-in nodes whose forward value is recomputed from their inputs when it is not named.
 FORWARD = {"Mul": torch.mul, "Add": torch.add, "Sub": torch.sub, "Div": torch.div, "Neg": torch.neg,
            "Exp": torch.exp, "Sigmoid": torch.sigmoid}
@@ -30,6 +38,27 @@ class Edge:
     target: object
     value: torch.Tensor = None
     grad: torch.Tensor = None
+
+
+def use_korean_font():
+    """Make matplotlib fall back to a Korean font for Hangul; returns its name, or None if none is installed.
+
+    matplotlib's default font (DejaVu Sans) has no Hangul: without a fallback a Korean label shows
+    boxes and warns "Glyph ... missing". Latin letters, digits and symbols keep DejaVu Sans.
+    """
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if installed.isdisjoint(KOREAN_FONTS):  # installed after matplotlib cached its font list
+        for path in font_manager.findSystemFonts():
+            if any(name in path for name in KOREAN_FONT_FILES):
+                font_manager.fontManager.addfont(path)
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+    name = next((font for font in KOREAN_FONTS if font in installed), None)
+    if name:
+        plt.rcParams["font.family"] = ["sans-serif", name]
+    return name
+
+
+use_korean_font()
 
 
 def op_name(node):
@@ -81,7 +110,7 @@ def trace_graph(output, names=None, upstream=None):
     Returns (edges, labels), labels mapping a node to its name.
     """
     if output.grad_fn is None:
-        raise ValueError("output에 grad_fn이 없습니다: requires_grad=True인 입력으로 계산하세요 / "
+        raise ValueError("output에 grad_fn이 없습니다. requires_grad=True인 입력으로 계산하세요 / "
                          "output has no grad_fn: compute it from inputs with requires_grad=True")
     names = names or {}
     by_id = {id(t): n for n, t in names.items()}
@@ -101,7 +130,7 @@ def trace_graph(output, names=None, upstream=None):
                             retain_graph=True, allow_unused=True)
     except RuntimeError as error:
         if "second time" in str(error):
-            raise RuntimeError("그래프가 이미 backward로 해제되었습니다: backward() 전에 그리거나 다시 "
+            raise RuntimeError("그래프가 이미 backward로 해제되었습니다. backward() 전에 그리거나 다시 "
                                "계산하세요 / the graph was freed by backward(): draw it before "
                                "calling backward(), or build it again") from None
         raise
@@ -152,7 +181,10 @@ def _layout(edges):
 
 
 def draw_graph(output, names=None, upstream=None, ax=None):
-    """Draw the graph of ``output`` (see ``trace_graph``) in the book's style; returns the Axes."""
+    """Draw the graph of ``output`` (see ``trace_graph``) in the book's style; returns the Axes.
+
+    Names may be Korean ({"사과 apple": apple}); the title explains the numbers in both languages.
+    """
     edges, labels = trace_graph(output, names, upstream)
     column, row = _layout(edges)
     width = max(column.values()) + 1
@@ -175,11 +207,14 @@ def draw_graph(output, names=None, upstream=None, ax=None):
             ax.text(x - 0.1, y, labels.get(node) or "", ha="right", va="center", fontsize=12)
         else:
             ax.add_patch(plt.Circle((x, y), 0.28, facecolor="white", edgecolor="black", zorder=3))
-            ax.text(x, y, SYMBOLS.get(op_name(node), op_name(node)), ha="center", va="center",
-                    fontsize=13, zorder=4)
+            symbol = SYMBOLS.get(op_name(node), op_name(node))
+            small = max(len(line) for line in symbol.split("\n")) > 3  # a name, not a symbol
+            ax.text(x, y, symbol, ha="center", va="center", fontsize=7 if small else 13, zorder=4)
     ax.text(end[0] + 0.1, end[1], labels.get(root) or "", ha="left", va="center", fontsize=12)
     ax.set_xlim(-1.4, end[0] + 1.2)
     ax.set_ylim(-1.2 * max(row.values()) - 0.6, 0.6)
     ax.set_aspect("equal")
     ax.axis("off")
+    if not ax.get_title():
+        ax.set_title(KEY, fontsize=10)
     return ax

@@ -2,18 +2,27 @@
 
 Every check compares a student's ``torch.autograd.Function`` with PyTorch's own autograd on the
 same inputs (the oracle), with an upstream gradient that is not all ones, and explains a failure
-in Korean and English, with the formula the student should have used. The notebooks' visible and
-hidden tests and their "check my progress" cells call these functions.
+in Korean and English, with the formula the student should have used. The Korean uses the terms
+of the book's Korean edition: 기울기 (gradient), 순전파 (forward), 역전파 (backward), 상류 기울기
+(upstream gradient), 형상 (shape). The notebooks' visible and hidden tests and their "check my
+progress" cells call these functions.
+
+The graph exercises are graded on their own (``check_graph``): the student's graph is rebuilt with
+reference Mul and Add nodes swapped into the notebook's globals (``reference_nodes``), so a wrong
+``Mul.backward`` costs only the Mul exercise.
 
 Mistakes recognised from the numbers (see ``diagnose``): ``grad_output`` ignored, operands
 swapped, a sign error, a transposed gradient, a missing sum over the batch, a factor such as the
 batch size, ``grad_output`` changed in place, the wrong number of returned gradients, float32
 where float64 was needed, and a forward instead of a central difference.
 """
+from contextlib import contextmanager
+
 import torch
 
-__all__ = ["GradientMistake", "check_function", "check_numerical_gradient", "check_book_numbers",
-           "diagnose", "graph_functions", "random_inputs", "relative_error", "report_progress"]
+__all__ = ["GradientMistake", "REFERENCE_NODES", "check_function", "check_graph", "check_numerical_gradient",
+           "diagnose", "graph_functions", "random_inputs", "reference_node", "reference_nodes",
+           "relative_error", "report_progress", "show_book_numbers"]
 
 
 class GradientMistake(AssertionError):
@@ -43,8 +52,8 @@ def relative_error(a, b):
 
 # --- naming the mistake -------------------------------------------------------------------------
 
-FLOAT32 = ("float64가 필요한 곳에서 float32를 썼습니다: torch.zeros(shape)나 torch.tensor(...)는 기본이 "
-           "float32입니다 (torch.zeros_like(x) 또는 dtype=x.dtype를 쓰세요)",
+FLOAT32 = ("float64가 필요한 곳에서 float32를 썼습니다. torch.zeros(shape)와 torch.tensor(...)는 기본이 "
+           "float32라서 유효 숫자가 7자리쯤뿐입니다 (torch.zeros_like(x)를 쓰거나 dtype=x.dtype을 주세요)",
            "float32 where float64 was needed: torch.zeros(shape) and torch.tensor(...) default to "
            "float32, which keeps only ~7 digits (use torch.zeros_like(x) or dtype=x.dtype)")
 
@@ -74,37 +83,39 @@ def diagnose(got, expected, ones_expected=None, swapped=None):
         return FLOAT32
     if got.shape != expected.shape:
         if got.dim() > expected.dim() and _close(got.sum_to_size(expected.shape), expected):
-            return ("배치에 대해 합하지 않았습니다: 편향(bias)은 모든 행에 더해지므로 그 gradient는 "
-                    "grad_output을 배치 축(dim=0)으로 합한 것입니다",
+            return ("배치에 대해 합하지 않았습니다. 편향(bias)은 모든 행에 더해지므로 그 기울기는 "
+                    f"grad_output을 배치 축(dim=0)으로 합한 것입니다 (기울기의 형상 {tuple(got.shape)}, "
+                    f"입력의 형상 {tuple(expected.shape)})",
                     f"missing sum over the batch: the gradient has shape {tuple(got.shape)}, the input "
                     f"{tuple(expected.shape)}; a bias is added to every row, so its gradient is "
                     "grad_output summed over the batch (dim=0)")
         if got.dim() == 2 and _close(got.T, expected):
-            return ("gradient가 전치되어 있습니다: 입력과 같은 shape이어야 합니다",
+            return (f"기울기가 전치되어 있습니다. 형상이 {tuple(got.shape)}이지만 입력과 같은 "
+                    f"{tuple(expected.shape)}이어야 합니다",
                     f"transposed gradient: shape {tuple(got.shape)}, but it must have the input's "
                     f"shape {tuple(expected.shape)}")
-        return ("gradient의 shape이 입력과 다릅니다",
+        return (f"기울기의 형상은 {tuple(got.shape)}, 입력의 형상은 {tuple(expected.shape)}입니다. 둘이 같아야 합니다",
                 f"gradient shape {tuple(got.shape)} differs from the input's {tuple(expected.shape)}")
     if _close(got, expected):
         return None
     if ones_expected is not None and _close(got, ones_expected):
-        return ("backward가 grad_output을 무시합니다: 연쇄 법칙에 따라 upstream gradient를 곱해야 합니다",
+        return ("backward가 grad_output을 무시합니다. 연쇄 법칙에 따라 상류 기울기를 곱해야 합니다",
                 "backward ignores grad_output: by the chain rule, multiply by the upstream gradient")
     if _close(got, swapped):
-        return ("두 입력의 gradient가 뒤바뀌었습니다: 각 입력의 gradient는 upstream gradient × *다른* 입력입니다",
+        return ("두 입력의 기울기가 뒤바뀌었습니다. 각 입력의 기울기는 상류 기울기 × *다른* 입력입니다",
                 "swapped operands: each input's gradient is the upstream gradient times the *other* input")
     if _close(got, -expected):
-        return "gradient의 부호가 반대입니다", "sign error: the gradient has the wrong sign"
+        return "기울기의 부호가 반대입니다", "sign error: the gradient has the wrong sign"
     factor = _factor(got, expected)
     if factor is not None:
         n, big = max(factor, 1 / abs(factor)), factor > 1
         if abs(n - round(n)) < 1e-3:
-            return (f"gradient가 {round(n)}배 {'큽니다' if big else '작습니다'}: 배치 크기 N(또는 2)으로 "
-                    "나누는 것을 빠뜨렸거나 두 번 했나요?",
+            return (f"기울기가 {round(n)}배 {'큽니다' if big else '작습니다'}. 배치 크기 N(또는 2)으로 "
+                    "나누기를 빠뜨렸거나 두 번 했나요?",
                     f"the gradient is {round(n)} times too {'large' if big else 'small'}: a missing "
                     "(or extra) division by the batch size N (or by 2)?")
-        return f"gradient가 상수배({factor:.3g}) 차이가 납니다", f"the gradient is off by a factor {factor:.3g}"
-    return "gradient 값이 틀렸습니다", "wrong gradient values"
+        return f"기울기가 {factor:.3g}배만큼 다릅니다", f"the gradient is off by a factor {factor:.3g}"
+    return "기울기의 값이 틀렸습니다", "wrong gradient values"
 
 
 # --- checking a Function ------------------------------------------------------------------------
@@ -137,7 +148,7 @@ def _call_backward(function, node, upstream, name, formula):
     except NotImplementedError:
         _fail(name, "backward를 아직 구현하지 않았습니다", "backward is not implemented yet")
     except Exception as error:  # whatever the student's backward raised
-        _fail(name, f"backward 실행 중 오류: {error!r}", f"backward raised an error: {error!r}", formula)
+        _fail(name, f"backward를 실행하다가 오류가 났습니다: {error!r}", f"backward raised an error: {error!r}", formula)
     return tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
 
 
@@ -160,23 +171,24 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
     except NotImplementedError:
         _fail(name, "아직 구현하지 않았습니다", "not implemented yet")
     if not isinstance(getattr(out, "grad_fn", None), function._backward_cls):
-        _fail(name, f"결과가 {name}의 backward 노드로 만들어지지 않았습니다",
+        _fail(name, f"결과가 여러분의 {name}로 만들어지지 않았습니다 ({name}.apply를 쓰세요)",
               f"the result was not produced by your {name} Function")
     expected_out = reference(*[x.detach() for x in inputs])
     if out.shape != expected_out.shape or not torch.allclose(out.detach(), expected_out):
-        _fail(name, "forward 결과가 틀렸습니다", "forward returns wrong values")
+        _fail(name, "순전파(forward)의 결과가 틀렸습니다", "forward returns wrong values")
 
     upstream = _upstream(out.shape, seed)
     kept = upstream.clone()
     raw = _call_backward(function, out.grad_fn, upstream, name, formula)
     if len(raw) != len(leaves):
-        _fail(name, f"backward는 forward의 입력마다 하나씩, {len(leaves)}개의 gradient를 돌려주어야 "
-              f"합니다 ({len(raw)}개를 돌려줌; gradient가 없는 입력에는 None)",
+        _fail(name, f"backward는 forward의 입력마다 하나씩, {len(leaves)}개의 기울기를 돌려주어야 "
+              f"합니다. 지금은 {len(raw)}개를 돌려줍니다 (기울기가 없는 입력에는 None)",
               f"wrong number of returned gradients: forward takes {len(leaves)} inputs, backward "
               f"returned {len(raw)}; return one per input (None for an input such as labels)", formula)
     if not torch.equal(upstream, kept):
-        _fail(name, "backward가 grad_output을 제자리에서(in place) 바꿉니다: 그래프의 다른 gradient가 "
-              "망가지고 gradcheck로도 잡히지 않습니다 (grad_output.clone()을 바꾸거나 곱셈으로 쓰세요)",
+        _fail(name, "backward가 grad_output을 제자리에서(in place) 바꿉니다. 그러면 그래프의 다른 가지의 "
+              "기울기가 오류 없이 틀어지고, gradcheck도 이를 잡지 못합니다 (grad_output.clone()을 바꾸거나 "
+              "곱셈으로 새 텐서를 만드세요)",
               "backward changes grad_output in place: that silently corrupts other gradients in the "
               "graph, and gradcheck does not notice (clone it, or multiply instead)", formula)
 
@@ -187,7 +199,7 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
             continue
         where = f"{name} (입력/input {i})"
         if g is None:
-            _fail(where, "gradient 대신 None을 돌려주었습니다", "returned None instead of a gradient", formula)
+            _fail(where, "기울기 대신 None을 돌려주었습니다", "returned None instead of a gradient", formula)
         if not exact_shapes and torch.is_tensor(g) and g.shape != e.shape and g.dim() >= e.dim():
             g = g.sum_to_size(e.shape) if _broadcastable(e.shape, g.shape) else g
         others = [x for j, x in enumerate(expected) if j != i and x is not None and x.shape == e.shape]
@@ -249,7 +261,7 @@ def check_numerical_gradient(numerical_gradient, seed=0):
     x_kept = x.clone()
     got = torch.as_tensor(numerical_gradient(f, x))
     if not torch.equal(x, x_kept):
-        _fail(name, "x가 원래 값으로 돌아오지 않았습니다: x[i]를 바꾼 뒤 되돌리세요",
+        _fail(name, "x가 원래 값으로 돌아오지 않았습니다. x[i]를 바꿔 f를 계산한 뒤에는 되돌리세요",
               "x was not restored: put x[i] back after each evaluation", CENTRAL)
     expected = weights * x ** 2
     expected[0] += x[1]
@@ -258,7 +270,8 @@ def check_numerical_gradient(numerical_gradient, seed=0):
         if relative_error(got, expected) < 1e-7:
             return
         if relative_error(got, _forward_difference(f, x)) < 1e-9:
-            _fail(name, "전방 차분 (f(x+h) - f(x)) / h 을 썼습니다: 오차가 h에 비례합니다 (중심 차분은 h²)",
+            _fail(name, "전방 차분 (f(x+h) - f(x)) / h를 썼습니다. 그 오차는 h에 비례하고, 책의 중심 차분은 h²에 "
+                  "비례합니다",
                   "forward difference (f(x+h) - f(x)) / h: its error is O(h); the book's central "
                   "difference is O(h²)", CENTRAL)
     _fail(name, *(diagnose(got, expected) or ("중심 차분의 오차가 너무 큽니다",
@@ -275,22 +288,130 @@ def _forward_difference(f, x, h=1e-4):
     return grad
 
 
-# --- the book's numbers, and a progress report ---------------------------------------------------
+# --- the graph exercises, graded on their own -----------------------------------------------------
 
-def check_book_numbers(build, values, book, upstream=1.0):
-    """Build a graph from float32 leaves named as in ``values``; compare their grads with ``book``.
+def reference_node(name, op):
+    """A Function called ``name`` computing ``op``, whose backward asks torch's autograd (the oracle)."""
+    def forward(ctx, *inputs):
+        ctx.save_for_backward(*inputs)
+        return op(*inputs)
 
-    build: called with the leaves as keyword arguments, returns the output tensor.
+    def backward(ctx, grad_output):
+        with torch.enable_grad():
+            inputs = [x.detach().requires_grad_() for x in ctx.saved_tensors]
+            return torch.autograd.grad(op(*inputs), inputs, grad_output)
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(forward),
+                                                    "backward": staticmethod(backward)})
+
+
+REFERENCE_NODES = {"Mul": reference_node("Mul", torch.mul), "Add": reference_node("Add", torch.add)}
+
+
+@contextmanager
+def reference_nodes(namespace):
+    """Rebind ``namespace``'s ``Mul`` and ``Add`` (a notebook's ``globals()``) to REFERENCE_NODES.
+
+    The student's own classes are put back afterwards, even when the code inside raises.
+    """
+    missing = object()
+    saved = {name: namespace.get(name, missing) for name in REFERENCE_NODES}
+    namespace.update(REFERENCE_NODES)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
+
+
+def _nodes(returned, names):
+    """The nodes a graph function returned, as a dict named like the reference's (tuple or dict)."""
+    if isinstance(returned, dict):
+        return returned
+    returned = returned if isinstance(returned, (tuple, list)) else (returned,)
+    return dict(zip(names, returned))
+
+
+def check_graph(build, reference, values, namespace, upstream=1.0):
+    """Grade a graph exercise on its own code: the student's ``build`` with reference Mul and Add.
+
+    build: the student's function (``apple_shopping``), called with float64 leaves in the order of
+    ``values`` ({name: number}); it returns its nodes as a tuple or a dict. reference: the book's
+    graph in torch ops, same arguments, returning {node name: tensor} with the output last.
+    namespace: the notebook's ``globals()``, where ``Mul`` and ``Add`` are rebound to
+    REFERENCE_NODES while ``build`` runs (``reference_nodes``), so only the graph is graded, not
+    the student's Mul and Add. Every returned node must be the book's operation there (built with
+    ``Mul.apply`` / ``Add.apply``), with the book's forward value, and every leaf and node the
+    book's gradient for ``upstream`` fed into the output.
+    """
+    name = build.__name__
+    leaves = [torch.tensor([float(v)], dtype=torch.float64, requires_grad=True) for v in values.values()]
+    ref_leaves = [x.detach().clone().requires_grad_() for x in leaves]
+    expected = reference(*ref_leaves)
+    with reference_nodes(namespace):
+        try:
+            got = _nodes(build(*leaves), list(expected))
+        except NotImplementedError:
+            _fail(name, "아직 구현하지 않았습니다", "not implemented yet")
+    for node, want in expected.items():
+        op = type(want.grad_fn).__name__.split("Backward")[0]
+        tensor = got.get(node)
+        if tensor is None:
+            _fail(name, f"{node} 노드를 돌려주지 않았습니다", f"the {node} node was not returned")
+        if not isinstance(getattr(tensor, "grad_fn", None), REFERENCE_NODES[op]._backward_cls):
+            _fail(name, f"{node} 노드는 {op}.apply로 만드세요", f"build the {node} node with {op}.apply")
+        if not torch.allclose(tensor.detach(), want.detach()):
+            _fail(name, f"{node}의 순전파 값이 {tensor.item():.4g}이지만 책의 그래프에서는 {want.item():.4g}입니다. "
+                  "입력을 맞게 연결했나요?",
+                  f"{node}'s forward value is {tensor.item():.4g}, the book's graph gives {want.item():.4g}: "
+                  "are the inputs wired right?")
+    names = [*values, *expected]
+    g = torch.full((1,), float(upstream), dtype=torch.float64)
+    output = list(expected)[-1]
+    grads = torch.autograd.grad(got[output], [*leaves, *(got[n] for n in expected)], g)
+    want = torch.autograd.grad(expected[output], [*ref_leaves, *expected.values()], g)
+    for node, mine, book in zip(names, grads, want):
+        if not torch.allclose(mine, book):
+            _fail(name, f"{node}의 기울기가 {mine.item():.4g}이지만 책의 그래프에서는 {book.item():.4g}입니다. 이 검사는 "
+                  "참조 Mul과 Add를 쓰므로, 그래프의 연결을 확인하세요",
+                  f"{node}'s gradient is {mine.item():.4g}, the book's graph gives {book.item():.4g}; this check "
+                  "uses reference Mul and Add nodes, so look at how the graph is wired")
+
+
+def show_book_numbers(build, values, book):
+    """Print the gradients the student's own nodes give beside the book's; never raises.
+
+    build: called with float32 leaves in the order of ``values`` ({name: number}); it returns its
+    nodes (the last one the output), as a tuple or a dict (then the named nodes are shown too).
+    book: {leaf or node name: the book's gradient}.
     """
     leaves = {k: torch.tensor([float(v)], requires_grad=True) for k, v in values.items()}
-    build(**leaves).backward(torch.full((1,), upstream))
-    for name, expected in book.items():
-        got = leaves[name].grad
-        if got is None or abs(got.item() - expected) > 1e-3 * max(1.0, abs(expected)):
-            value = "None" if got is None else f"{got.item():.4f}"
-            _fail(f"{name}.grad", f"{value}, 책 / book: {expected} (곱셈 노드가 grad_output을 곱하나요?)",
-                  f"{value}, book: {expected} (does each multiply node multiply by grad_output?)")
+    try:
+        returned = build(*leaves.values())
+        nodes = returned if isinstance(returned, dict) else {}
+        output = list(returned.values())[-1] if isinstance(returned, dict) else returned[-1]
+        tensors = {**leaves, **nodes}
+        shown = [k for k in book if k in tensors]
+        grads = dict(zip(shown, torch.autograd.grad(output, [tensors[k] for k in shown], torch.ones(1))))
+    except Exception as error:  # the student's own nodes: show what happened, grade nothing here
+        print(f"여러분의 노드로는 기울기를 계산하지 못했습니다 / your own nodes could not compute the "
+              f"gradients: {error!r}")
+        return
+    wrong = 0
+    for k in shown:
+        ok = abs(grads[k].item() - book[k]) <= 1e-3 * max(1.0, abs(book[k]))
+        wrong += not ok
+        print(f"{k:>15s}.grad = {grads[k].item():10.4f}   책 / book: {book[k]:<8g} {'✓' if ok else '✗'}")
+    if wrong:
+        print("여러분의 Mul이나 Add의 backward가 책과 다른 기울기를 냅니다 (그 연습의 점수만 깎입니다). "
+              "아래 검사는 참조 노드로 그래프만 채점합니다.\n"
+              "Your own Mul or Add backward gives other gradients than the book's (only that exercise "
+              "loses points); the check below grades the graph alone, with reference nodes.")
 
+
+# --- a progress report ---------------------------------------------------------------------------
 
 def report_progress(checks):
     """Run every check (name -> callable), print one pass/fail line each, never stop early."""
@@ -299,8 +420,8 @@ def report_progress(checks):
         try:
             check()
         except NameError as error:
-            line = (f"아직 실행하지 않았습니다 / not run yet ({error}): 위의 셀을 먼저 실행하세요 / "
-                    "run the cells above first")
+            line = ("아직 실행하지 않은 셀이 있습니다. 위의 셀을 먼저 실행하세요 / "
+                    f"not run yet ({error}): run the cells above first")
         except NotImplementedError:
             line = "아직 구현하지 않았습니다 / not implemented yet"
         except Exception as error:  # any failed check: show its message, go on

@@ -1,0 +1,1 @@
+../a1_backprop/graph_drawer.py
