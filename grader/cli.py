@@ -2,6 +2,9 @@
 import argparse
 import logging
 import sys
+import warnings
+
+from sqlalchemy.exc import SAWarning
 
 from . import batch
 from .course import Course, GradeOptions
@@ -55,6 +58,8 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("traitlets").setLevel(logging.WARNING)  # nbgrader's per-file chatter
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
     course = Course(args.course) if args.course else Course()
     try:
         if args.command == "collect":

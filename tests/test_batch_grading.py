@@ -78,7 +78,7 @@ def test_csv_has_one_row_per_student_with_tests_total_and_flags(graded):
                              "test_fruit_shopping", "total", "max", "flags", "sandbox", "verified", "notes"]
     by_kind = {expected[r["student"]][0]: r for r in rows}
     source_mul = by_kind["source_mul"]
-    assert (source_mul["test_mul"], source_mul["test_apple_shopping"], source_mul["total"]) == ("0.0", "0.0", "4.0")
+    assert (source_mul["test_mul"], source_mul["test_apple_shopping"], source_mul["total"]) == ("0.0", "2.0", "9.0")
     assert by_kind["not_a_notebook_empty"]["total"] == ""  # never a silent 0
     assert all(p.stat().st_size > 10_000 for p in result.figures)
 

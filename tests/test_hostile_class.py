@@ -1,7 +1,8 @@
 """A hostile class: each student one known attack or failure, graded in one sandboxed batch.
 
 Every attack sits in the Mul answer cell, after a Mul class that is either correct (the honest
-part deserves 12/12) or the source notebook's buggy one (it deserves 4/12: Square and Add).
+part deserves 12/12) or the source notebook's buggy one (it deserves 9/12: all but Mul, since the
+graph exercises are graded with reference nodes).
 For each student the test asserts the exact total and flags; around them it asserts that honest
 students lose nothing, no secret leaks into feedback, the gradebook and the files outside the
 submission are untouched, and no network connection was made.
@@ -45,24 +46,24 @@ def attacks(course, port):
         "honest_1": (correct, 12, set()),
         "honest_2": (correct, 12, set()),
         "hide_traceback": (buggy + "\nget_ipython().showtraceback = lambda *a, **k: None\n"
-                           "raise RuntimeError('hidden')", 4, REVIEW),
+                           "raise RuntimeError('hidden')", 9, REVIEW),
         "hide_traceback_class": (buggy + "\nfrom IPython.core.interactiveshell import InteractiveShell\n"
-                                 "InteractiveShell.showtraceback = lambda *a, **k: None", 4, REVIEW),
+                                 "InteractiveShell.showtraceback = lambda *a, **k: None", 9, REVIEW),
         "custom_exc": (buggy + "\nget_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
-                       4, REVIEW),
+                       9, REVIEW),
         "patch_torch_checks": (buggy + "\ntorch.allclose = lambda *a, **k: True\n"
                                "torch.autograd.gradcheck = lambda *a, **k: True\n"
-                               "torch.testing.assert_close = lambda *a, **k: None", 4, REVIEW | {"possible_tampering"}),
+                               "torch.testing.assert_close = lambda *a, **k: None", 9, REVIEW | {"possible_tampering"}),
         "patch_tensor_eq": (buggy + "\ntorch.Tensor.__eq__ = lambda *a: True\n"
-                            "torch.equal = lambda *a, **k: True", 4, REVIEW),
-        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 4, {"manual_review", "possible_tampering"}),
+                            "torch.equal = lambda *a, **k: True", 9, REVIEW),
+        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 9, {"manual_review", "possible_tampering"}),
         "sys_modules": (buggy + "\nimport sys, types\nfake = types.ModuleType('backprop_checks')\n"
                         "fake.check_function = lambda *a, **k: None\nfake.random_inputs = lambda *a, **k: []\n"
                         "sys.modules['backprop_checks'] = fake\n"
-                        "from backprop_checks import check_function, random_inputs", 4, REVIEW | {"possible_tampering"}),
+                        "from backprop_checks import check_function, random_inputs", 9, REVIEW | {"possible_tampering"}),
         "always_equal_object": ("class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
-                                + always_equal, 4, set()),
-        "hard_coded_visible_inputs": (hard_coded, 4, set()),
+                                + always_equal, 9, set()),
+        "hard_coded_visible_inputs": (hard_coded, 9, set()),
         "read_secrets": (correct + "\nimport glob\n"
                          f"for path in [{str(solution)!r}, {str(gradebook)!r}] + "
                          f"glob.glob({str(course.submitted / '*' / A / '*.ipynb')!r}):\n"

@@ -83,7 +83,8 @@ RAW_FILES = {"invalid_json": b'{"cells": [ {"cell_type": "code", ', "empty": b""
 def simulated_class(solution_path):
     """[(kind, answers or raw bytes, expected total or None for manual review)].
 
-    Totals are for the first assignment (12 points: square 2, add 2, mul 3, apple 2, fruit 3).
+    Totals are for the first assignment (12 points: square 2, add 2, mul 3, apple 2, fruit 3); the
+    graph exercises are graded with reference Mul and Add nodes, so a wrong Mul costs only Mul.
     """
     correct = solution_answers(solution_path)
     right_mul = "return grad_output * y, grad_output * x"
@@ -95,11 +96,11 @@ def simulated_class(solution_path):
     looping = dict(correct, mul="while True:\n    pass")
     crashing = dict(correct, add="import os\nos._exit(1)")
     plan = [("correct", correct, 12)] * 6 + [("other_style", other_style, 12)] * 2
-    plan += [("source_mul", source_mul, 4)] * 3 + [("blank", {}, 0)] * 2
-    plan += [("partly_done", partly, 4)] * 3 + [("swapped", swapped, 4)] * 2
+    plan += [("source_mul", source_mul, 9)] * 3 + [("blank", {}, 0)] * 2  # a wrong Mul costs Mul only
+    plan += [("partly_done", partly, 4)] * 3 + [("swapped", swapped, 9)] * 2
     plan += [("infinite_loop", looping, 4)]
     plan += [("kernel_crash", crashing, None)]  # 2 points, but its answer imports os: a person looks
-    mangled = {"deleted": 7, "duplicated": 12, "added": 12, "moved": 12, "markdown": 12,
+    mangled = {"deleted": 10, "duplicated": 12, "added": 12, "moved": 12, "markdown": 12,
                "stripped": 12, "kernel": 12, "nbformat3": 12, "renamed": 12}
     plan += [(f"mangled_{how}", (correct, how), total) for how, total in mangled.items()]
     plan += [(f"not_a_notebook_{how}", raw, None) for how, raw in RAW_FILES.items()]

@@ -15,6 +15,7 @@ skipped.
 import os
 import shutil
 import traceback
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_output
+from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 from traitlets import Unicode
 
@@ -83,6 +85,7 @@ _worker = {}
 
 def _start_worker(root, settings):
     """Pool initializer: a private gradebook copy and an nbgrader API writing executed notebooks."""
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
     course = Course(root)
     overrides = _preprocessors(GradingExecute, settings)
     if course.is_sqlite:
