@@ -57,8 +57,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    logging.getLogger("traitlets").setLevel(logging.WARNING)  # nbgrader's per-file chatter
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("grader").setLevel(logging.INFO)  # ours; nbgrader's per-file chatter stays out
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
     course = Course(args.course) if args.course else Course()
     try:

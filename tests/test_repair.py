@@ -94,3 +94,9 @@ def test_a_nested_answer_survives_as_text():
     deep = json.dumps({"x": [[[[1]]]]})
     fixed = repair(student(twice=TWICE + f"\n# {deep}"), release(), "n.ipynb", "n.ipynb")
     assert deep in sources(fixed.notebook)["twice"]
+
+
+def test_an_answer_too_long_to_be_one_is_left_out_for_a_person():
+    fixed = repair(student(twice=TWICE + "\n#" + "x" * 300_000), release(), "n.ipynb", "n.ipynb")
+    assert sources(fixed.notebook)["twice"] == sources(release())["twice"]
+    assert fixed.problems == ["twice: answer cell of 300,032 characters left out / 답안 셀이 너무 큼"]

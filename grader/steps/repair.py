@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 MAX_BYTES = 64 * 2**20  # a notebook larger than this is not an answer to these exercises
+MAX_ANSWER_CHARS = 200_000  # nor is an answer cell longer than this
 DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
@@ -26,6 +27,7 @@ class NotANotebook(ValueError):
 class Repaired:
     notebook: nbformat.NotebookNode
     repairs: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # answers left out: a person must look
 
 
 def read_submission(raw: bytes):
@@ -77,7 +79,7 @@ def _find_answer(blank, cells, used):
 def repair(student_nb, release_nb, file_name, release_name, nbformat_version=4):
     """A fresh copy of ``release_nb`` holding the student's answers, and the list of repairs."""
     fixed = nbformat.from_dict(json.loads(json.dumps(release_nb)))
-    repairs = []
+    repairs, problems = [], []
     if file_name != release_name:
         repairs.append(f"renamed {file_name!r} -> {release_name!r}")
     if nbformat_version and nbformat_version < 4:
@@ -100,6 +102,10 @@ def repair(student_nb, release_nb, file_name, release_name, nbformat_version=4):
             repairs.append(f"{_grade_id(cell)}: answer cell missing, left blank")
             continue
         used.add(id(answer))
+        if len(answer.source) > MAX_ANSWER_CHARS:
+            problems.append(f"{_grade_id(cell)}: answer cell of {len(answer.source):,} characters "
+                            "left out / 답안 셀이 너무 큼")
+            continue
         if how != "id":
             repairs.append(f"{_grade_id(cell)}: answer cell {how}")
         if answer.cell_type != cell.cell_type:
@@ -110,7 +116,7 @@ def repair(student_nb, release_nb, file_name, release_name, nbformat_version=4):
                   and c.source.strip() not in {r.source.strip() for r in release_nb.cells})
     if unknown:
         repairs.append(f"{unknown} added code cell(s) dropped")
-    return Repaired(fixed, repairs)
+    return Repaired(fixed, repairs, problems)
 
 
 @dataclass
@@ -194,6 +200,7 @@ def repair_submission(course, assignment, student):
             continue
         fixed = repair(student_nb, release_nb, name, release_path.name, version)
         record.repairs.extend(fixed.repairs)
+        record.problems.extend(fixed.problems)
         nbformat.write(fixed.notebook, folder / release_path.name)
     shutil.rmtree(final)
     folder.rename(final)

@@ -30,6 +30,10 @@ def collect_rows(course, assignment, outcomes, sandboxed):
                 total = submission.score
             except MissingEntry:
                 total, needs_manual_grade = None, True
+            except Exception as error:  # one unreadable record costs only its row
+                gb.db.rollback()
+                outcome.problems.append(f"report failed: {type(error).__name__}: {str(error)[:200]}")
+                total = None
             flags = outcome.flags(needs_manual_grade)
             row.update(total=None if "manual_review" in flags else total,
                        max=sum(t[2] for t in tests), flags=";".join(flags),
