@@ -97,7 +97,32 @@ def attacks(course, port):
         "network": (correct + "\nimport socket\ntry:\n"
                     f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'stolen')\n"
                     "    print('CONNECTED')\nexcept OSError as error:\n    print('blocked:', error)", 12, REVIEW),
+        # right numbers from torch's autograd instead of the formula: only the scan can tell
+        "borrow_autograd": (simulate.replace_line(correct, RIGHT_MUL, (
+            "with torch.enable_grad():\n        a, b = x.detach().requires_grad_(), y.detach().requires_grad_()\n"
+            "        return torch.autograd.grad(a * b, (a, b), grad_output)")), 12, REVIEW),
+        "borrow_func_vjp": ("from torch.func import vjp\n" + simulate.replace_line(correct, RIGHT_MUL, (
+            "return vjp(torch.mul, x, y)[1](grad_output)")), 12, REVIEW),
+        # claims success for every verification case it can find, on every descriptor it can reach
+        "forge_verification": (buggy + "\nimport gc, json, os\nfor thing in gc.get_objects():\n"
+                               "    if isinstance(thing, dict) and 'id' in thing:\n"
+                               "        line = json.dumps({'id': thing['id'], 'out': [0.0], 'grads': [[0.0]]})\n"
+                               "        for fd in range(1, 64):\n            try:\n"
+                               "                os.write(fd, (str(thing.get('tag', '')) + line + '\\n').encode())\n"
+                               "            except OSError:\n                pass", 9, REVIEW),
+        "script_outputs": (correct + "\nfrom IPython.display import HTML, SVG, Javascript, display\n"
+                           f"display(HTML({SCRIPT_HTML!r}))\ndisplay(SVG({SCRIPT_SVG!r}))\n"
+                           "display(Javascript('document.title = \"pwned\"'))", 12, REVIEW),
+        # honest cells that must run in verification as they do in the notebook
+        "honest_magic": ("%matplotlib inline\n" + correct, 12, set()),
+        "honest_helpers": ("from backprop_checks import random_inputs\n" + correct, 12, set()),
+        "answer_too_long": (correct + "\n# " + "x" * 300_000, 9, {"manual_review"}),
     }
+
+
+SCRIPT_HTML = "<script>document.title = 'pwned'</script><img src=x onerror=\"document.title = 'pwned'\">"
+SCRIPT_SVG = "<svg xmlns='http://www.w3.org/2000/svg'><script>document.title = 'pwned'</script></svg>"
+NOT_NOTEBOOKS = {"deeply_nested_json": b"[" * 100_000 + b"]" * 100_000}
 
 
 class LoopbackServer:
@@ -131,6 +156,10 @@ def hostile(tmp_path_factory):
         folder.mkdir(parents=True)
         nb = simulate.build_submission(course.release / A / f"{NB}.ipynb", dict(answers, mul=mul))
         nbformat.write(nb, folder / f"{NB}.ipynb")
+    for student, raw in NOT_NOTEBOOKS.items():
+        folder = course.submitted / student / A
+        folder.mkdir(parents=True)
+        (folder / f"{NB}.ipynb").write_bytes(raw)
     result = batch.grade(course, A, GradeOptions(jobs=2, cell_timeout=20, notebook_timeout=120,
                                                  verify_timeout=30))
     server.socket.close()
@@ -159,10 +188,25 @@ def test_each_attack_scores_what_its_honest_part_deserves(hostile, student):
 
 def test_the_batch_finished_with_every_student_in_the_gradebook(hostile):
     course, plan, result, _ = hostile
-    assert len(result.rows) == len(plan)
-    assert not {"honest_1", "honest_2"} & set(result.manual_review)
+    assert len(result.rows) == len(plan) + len(NOT_NOTEBOOKS)
+    assert not {"honest_1", "honest_2", "honest_magic", "honest_helpers"} & set(result.manual_review)
     with Gradebook(course.db_url, "backprop") as gb:
         assert {s.student_id for s in gb.assignment_submissions(A)} == set(plan)
+
+
+def test_a_file_that_is_not_a_notebook_costs_only_its_owner(hostile):
+    _, _, result, _ = hostile
+    row = _rows(result)["deeply_nested_json"]
+    assert (row["total"], row["flags"]) == (None, "manual_review")
+    assert "JSON nested too deeply" in row["notes"]
+
+
+def test_script_payloads_are_inert_wherever_a_person_opens_them(hostile):
+    course, _, _, _ = hostile
+    graded = _outputs(course, "script_outputs")
+    assert "<script" not in graded and "onerror" not in graded and "application/javascript" not in graded
+    page = (course.feedback / "script_outputs" / A / f"{NB}.html").read_text()
+    assert "document.title = 'pwned'" not in page.replace("&#39;", "'")
 
 
 def test_nothing_outside_the_submission_was_written_and_no_connection_made(hostile):
