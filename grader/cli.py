@@ -48,7 +48,9 @@ def main(argv=None):
         if args.command == "collect":
             found = (collect.from_exchange(course, args.assignment) if args.exchange
                      else collect.from_lms(course, args.assignment, args.source, args.scheme))
-            print(f"{len(found)} submissions in {course.submitted}")
+            print(f"{len(found.students)} submissions in {course.submitted}")
+            for r in found.rejected:
+                print(f"for manual review: {r.upload} (student {r.student or 'unknown'}): {r.reason}")
         elif args.command == "grade":
             batch.grade(course, args.assignment, jobs=args.jobs, cell_timeout=args.cell_timeout,
                         notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,

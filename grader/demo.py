@@ -29,7 +29,7 @@ def run_demo(course, dest=None, **grading):
     demo, archive, expected = build_demo_course(course, dest)
     print(f"simulated class: {len(expected)} students, Canvas-style zip {archive}")
     collected = collect.from_lms(demo, DEMO_ASSIGNMENT, archive, "canvas")
-    print(f"collected {len(collected)} submissions with nbgrader zip_collect")
+    print(f"collected {len(collected.students)} submissions with nbgrader zip_collect")
     result = batch.grade(demo, DEMO_ASSIGNMENT, **grading)
     wrong = [(r["student"], r["total"], expected[r["student"]]) for r in result.rows
              if r["total"] != expected[r["student"]][1]]
