@@ -65,7 +65,7 @@ def _executor_overrides(executor, limits):
             executor, "nbgrader.preprocessors.IgnorePattern",
             "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
             "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
-            "nbgrader.preprocessors.CheckCellMetadata"]},
+            "nbgrader.preprocessors.CheckCellMetadata", "grader.inert.MakeInert"]},
         executor.rsplit(".", 1)[1]: limits,
     }
 

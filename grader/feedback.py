@@ -90,7 +90,7 @@ def generate(course, assignment, students, verifications=None):
     verdicts = {student: {grade_id: [v.passed, v.reason] for grade_id, v in outcome.verdicts.items()}
                 for student, outcome in (verifications or {}).items()}
     api = course.api(GenerateFeedback={"preprocessors": [
-        "grader.feedback.RedactHiddenTests", "nbgrader.preprocessors.GetGrades",
+        "grader.feedback.RedactHiddenTests", "grader.inert.MakeInert", "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]}, RedactHiddenTests={"verdicts": verdicts})
     errors = {}
     for student in students:

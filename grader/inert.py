@@ -1,0 +1,224 @@
+"""What a person opens is inert: student outputs and Markdown reduced to forms that run nothing.
+
+The feedback page and formgrader's view of the autograded notebook are nbconvert HTML opened in
+the instructor's (or student's) browser, formgrader from the instructor's own Jupyter session. A
+student's notebook controls every output, its metadata and any Markdown answer cell, so each is
+reduced before nbconvert sees it, by one preprocessor per concern, run together by ``MakeInert``
+(one name to add to a preprocessor list):
+
+- ``InertOutputs``: every output keeps its type (scores read the types: an error or stderr
+  scores 0) and only these forms: text (rendered escaped by nbconvert); PNG and JPEG only when
+  they decode as an image of the declared kind and bounded size, re-encoded as plain base64;
+  HTML sanitised by an allow-list (bleach) with no script, event handler, style, frame, form,
+  object, meta or non-http(s)/mailto URL; everything else (JavaScript, SVG, Markdown, LaTeX,
+  widgets, unknown types) dropped, with a text note when nothing readable is left. Output
+  metadata keeps only numbers and flags (nbconvert writes ``width=`` unquoted into ``<img>``).
+  SVG is dropped rather than rasterised: no SVG renderer is installed and it can carry script.
+- ``InertMarkdown``: Markdown cells (answer cells may be Markdown in other assignments) are
+  rendered with nbconvert's own Markdown renderer, sanitised the same way, and stored as one
+  raw HTML line, so nbconvert passes them through without reading Markdown again.
+- ``CapOutputBytes``: bytes per output, per cell and per notebook (nbgrader's LimitOutput only
+  counts lines), with a note saying how much was cut; a cell's score-deciding output survives.
+
+Also MathJax, which the pages load, could turn ``\\href{javascript:...}`` into a link: the
+commands that make links, styles or load extensions are disabled in sanitised HTML.
+"""
+import base64
+import binascii
+import io
+import re
+
+import bleach
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+from nbconvert.preprocessors import Preprocessor
+from nbformat.v4 import new_output
+from PIL import Image
+from traitlets import Int
+
+TEXT = "text/plain"
+IMAGES = {"image/png": "PNG", "image/jpeg": "JPEG"}
+TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "del", "div", "em", "h1", "h2",
+        "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong",
+        "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"}
+CELL_ATTRIBUTES = {"align", "colspan", "rowspan"}
+MATHJAX_ACTIVE = re.compile(r"\\(href|url|class|cssId|style|unicode|require|data|html|mmlToken)\b")
+SAFE_LINK = re.compile(r"(https?://|mailto:|#)", re.I)  # bleach's scheme check lets data: through for img
+BASE64_IMAGE = re.compile(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+")
+
+
+def _allowed_attribute(tag, name, value):
+    if tag == "a":
+        return name == "title" or name == "href" and SAFE_LINK.match(value) is not None
+    if tag == "img":
+        return name == "alt" or name == "src" and BASE64_IMAGE.fullmatch(value) is not None
+    if tag in ("td", "th"):
+        return name in CELL_ATTRIBUTES
+    return tag == "table" and name == "border"
+
+
+CLEANER = bleach.Cleaner(tags=TAGS, attributes=_allowed_attribute,
+                         protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
+
+
+def sanitise_html(html):
+    """Allow-listed HTML on one line: anything else shows as text; MathJax's active commands off."""
+    clean = CLEANER.clean(html)
+    return MATHJAX_ACTIVE.sub(r"\\text{\1}", clean).replace("\r", "").replace("\n", "&#10;")
+
+
+def _text(value):
+    return "".join(value) if isinstance(value, list) else value
+
+
+def checked_image(data, kind, max_pixels):
+    """Plain base64 of an image that decodes as ``kind`` with at most ``max_pixels``, or None."""
+    try:
+        raw = base64.b64decode(re.sub(r"\s", "", _text(data)), validate=True)
+        with Image.open(io.BytesIO(raw)) as image:
+            if image.format != kind or image.width * image.height > max_pixels:
+                return None
+            image.verify()
+    except (binascii.Error, TypeError, ValueError, OSError, SyntaxError, Image.DecompressionBombError):
+        return None
+    return base64.b64encode(raw).decode("ascii")
+
+
+class InertOutputs(Preprocessor):
+    """Reduce every output of every cell to text, checked PNG/JPEG and sanitised HTML."""
+
+    max_image_pixels = Int(
+        4096 * 4096, help="Largest image kept (width x height); larger ones become a note.").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        nb.metadata.pop("widgets", None)  # nbconvert would embed widget state and load its scripts
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            if "data" in output:
+                output.data = self._inert_data(output.data)
+            output.metadata = {key: value for key, value in output.get("metadata", {}).items()
+                               if isinstance(value, (bool, int, float))}
+        return cell, resources
+
+    def _inert_data(self, data):
+        kept = {}
+        for mime, kind in IMAGES.items():
+            if mime in data:
+                image = checked_image(data[mime], kind, self.max_image_pixels)
+                if image:
+                    kept[mime] = image
+        if "text/html" in data:
+            html = _text(data["text/html"])
+            clean = sanitise_html(html)
+            if len(clean) <= 2 * len(html) + 64:  # escaping may not multiply a capped output
+                kept["text/html"] = clean
+        text = data.get(TEXT, data.get("text/markdown"))
+        dropped = sorted(set(data) - set(kept) - {TEXT})
+        if text is not None:
+            kept[TEXT] = _text(text)
+        elif dropped:
+            kept[TEXT] = f"[출력 제거 / output removed: {', '.join(dropped)}]"
+        return kept
+
+
+class InertMarkdown(Preprocessor):
+    """Markdown cells become sanitised HTML on one line (Markdown passes a raw HTML line through)."""
+
+    max_source_bytes = Int(256 * 1024, help="Bytes of one Markdown cell rendered; the rest is cut.").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "markdown":
+            source = _text(cell.source)
+            if _size(source) > self.max_source_bytes:
+                source = _cut(source, self.max_source_bytes) + "\n\n[생략 / cut]"
+            html = sanitise_html(markdown2html_mistune(source))
+            cell.source = f'<div class="inert-markdown">{html}</div>'
+            cell.pop("attachments", None)
+        return cell, resources
+
+
+class CapOutputBytes(Preprocessor):
+    """Cap outputs in bytes per output, per cell and per notebook, saying how much was cut.
+
+    Scores read outputs (nbgrader's determine_grade: the first error, stderr or execute_result
+    decides), so the first such output of a cell is never removed, only shortened.
+    """
+
+    max_output_bytes = Int(256 * 1024, help="Bytes one output may show.").tag(config=True)
+    max_cell_bytes = Int(1024 * 1024, help="Bytes all outputs of one cell may show.").tag(config=True)
+    max_notebook_bytes = Int(4 * 1024 * 1024, help="Bytes all outputs of the notebook may show.").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._notebook_left = self.max_notebook_bytes
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        if "outputs" not in cell:
+            return cell, resources
+        left = min(self.max_cell_bytes, self._notebook_left)
+        kept, cut, decisive = [], 0, False
+        for output in cell.outputs:
+            size = output_bytes(output)
+            limit = min(self.max_output_bytes, left)
+            if size <= limit:
+                kept.append(output)
+                left -= size
+            elif limit > 0:
+                kept.append(shorten(output, limit))
+                left -= limit
+                cut += size - limit
+            else:
+                cut += size
+                if _decides_score(output) and not decisive:
+                    kept.append(shorten(output, 0))
+            decisive = decisive or _decides_score(output)
+        if cut:
+            kept.append(new_output("stream", name="stdout",
+                                   text=f"\n[출력 일부 생략 / {cut} bytes of output not shown: limits "
+                                        f"{self.max_output_bytes} per output, {self.max_cell_bytes} per cell, "
+                                        f"{self.max_notebook_bytes} per notebook]\n"))
+        self._notebook_left -= min(self.max_cell_bytes, self._notebook_left) - left
+        cell.outputs = kept
+        return cell, resources
+
+
+def _decides_score(output):
+    return output.output_type in ("error", "execute_result") or output.get("name") == "stderr"
+
+
+def _size(text):
+    return len(_text(text).encode("utf-8"))
+
+
+def output_bytes(output):
+    if output.output_type == "stream":
+        return _size(output.text)
+    if output.output_type == "error":
+        return _size(output.ename) + _size(output.evalue) + sum(_size(line) for line in output.traceback)
+    return sum(_size(value) for value in output.get("data", {}).values() if isinstance(value, (str, list)))
+
+
+def _cut(text, limit):
+    return _text(text).encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+def shorten(output, limit):
+    """The same kind of output showing at most ``limit`` bytes (images and HTML go first)."""
+    if output.output_type == "stream":
+        output.text = _cut(output.text, limit)
+    elif output.output_type == "error":
+        output.evalue = _cut(output.evalue, limit // 2)
+        output.traceback = [_cut("\n".join(map(_text, output.traceback)), limit // 2)]
+    else:
+        output.data = {TEXT: _cut(output.data.get(TEXT, ""), limit)}
+    return output
+
+
+class MakeInert(Preprocessor):
+    """CapOutputBytes (first: sanitising 100 MB would take minutes), InertOutputs, InertMarkdown."""
+
+    def preprocess(self, nb, resources):
+        for step in (CapOutputBytes, InertOutputs, InertMarkdown):
+            nb, resources = step(parent=self).preprocess(nb, resources)
+        return nb, resources
