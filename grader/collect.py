@@ -378,6 +378,8 @@ def from_lms(course, assignment, source, scheme="canvas", limits=Limits()):
     uploads = _folder_uploads(source) if source.is_dir() else _zip_uploads(source)
     kept, rejected = {}, {}
     for name, (is_folder, entries) in sorted(uploads.items()):
+        if _ignored((name,)):  # .DS_Store, __MACOSX: made by the instructor's machine
+            continue
         try:
             kept[name] = _notebooks_of(name, is_folder, entries(), pattern, _Budget(limits))
         except Exception as error:  # noqa: BLE001 -- whatever an upload does costs only that upload

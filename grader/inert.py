@@ -14,9 +14,11 @@ reduced before nbconvert sees it, by one preprocessor per concern, run together 
   widgets, unknown types) dropped, with a text note when nothing readable is left. Output
   metadata keeps only numbers and flags (nbconvert writes ``width=`` unquoted into ``<img>``).
   SVG is dropped rather than rasterised: no SVG renderer is installed and it can carry script.
+  Execution counts and stream names, which templates print unescaped, must be what they claim.
 - ``InertMarkdown``: Markdown cells (answer cells may be Markdown in other assignments) are
   rendered with nbconvert's own Markdown renderer, sanitised the same way, and stored as one
-  raw HTML line, so nbconvert passes them through without reading Markdown again.
+  raw HTML line, so nbconvert passes them through without reading Markdown again. Raw cells
+  lose the mimetype that would make nbconvert paste them into the page.
 - ``CapOutputBytes``: bytes per output, per cell and per notebook (nbgrader's LimitOutput only
   counts lines), with a note saying how much was cut; a cell's score-deciding output survives.
 
@@ -25,10 +27,12 @@ commands that make links, styles or load extensions are disabled in sanitised HT
 """
 import base64
 import binascii
+import html
 import io
 import re
 
 import bleach
+from bleach.html5lib_shim import Filter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
@@ -36,6 +40,7 @@ from PIL import Image
 from traitlets import Int
 
 TEXT = "text/plain"
+OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 IMAGES = {"image/png": "PNG", "image/jpeg": "JPEG"}
 TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "del", "div", "em", "h1", "h2",
         "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong",
@@ -56,14 +61,46 @@ def _allowed_attribute(tag, name, value):
     return tag == "table" and name == "border"
 
 
-CLEANER = bleach.Cleaner(tags=TAGS, attributes=_allowed_attribute,
-                         protocols={"http", "https", "mailto", "data"}, strip=False, strip_comments=True)
+class _MathJaxOff(Filter):
+    """Text as the browser will see it (entities decoded) with MathJax's active commands disabled.
+
+    bleach keeps character references as written, so ``&#92;href`` would reach MathJax as
+    ``\\href``: each text run is decoded until no reference is left (then the browser reads
+    exactly that text), and cleaned.
+    """
+
+    def __iter__(self):
+        run = []
+        for token in super().__iter__():
+            if token["type"] in ("Characters", "SpaceCharacters", "Entity"):
+                run.append(f"&{token['name']};" if token["type"] == "Entity" else token["data"])
+                continue
+            if run:
+                yield self._text(run)
+                run = []
+            yield token
+        if run:
+            yield self._text(run)
+
+    @staticmethod
+    def _text(run):
+        text, decoded = None, "".join(run)
+        while text != decoded:
+            text, decoded = decoded, html.unescape(decoded)
+        return {"type": "Characters", "data": MATHJAX_ACTIVE.sub(r"\\text{\1}", text)}
 
 
-def sanitise_html(html):
+CLEANER = bleach.Cleaner(tags=TAGS, attributes=_allowed_attribute, protocols={"http", "https", "mailto", "data"},
+                         strip=False, strip_comments=True, filters=[_MathJaxOff])
+
+
+def sanitise_html(source):
     """Allow-listed HTML on one line: anything else shows as text; MathJax's active commands off."""
-    clean = CLEANER.clean(html)
-    return MATHJAX_ACTIVE.sub(r"\\text{\1}", clean).replace("\r", "").replace("\n", "&#10;")
+    return CLEANER.clean(source).replace("\r", "").replace("\n", "&#10;")
+
+
+def _count(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _text(value):
@@ -94,9 +131,17 @@ class InertOutputs(Preprocessor):
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
+        if "execution_count" in cell:  # the student's kernel reports it; templates print it raw
+            cell.execution_count = _count(cell.execution_count)
+        if "outputs" in cell:
+            cell.outputs = [output for output in cell.outputs if output.get("output_type") in OUTPUT_TYPES]
         for output in cell.get("outputs", []):
             if "data" in output:
                 output.data = self._inert_data(output.data)
+            if "execution_count" in output:
+                output.execution_count = _count(output.execution_count)
+            if output.output_type == "stream" and output.get("name") not in ("stdout", "stderr"):
+                output.name = "stdout"
             output.metadata = {key: value for key, value in output.get("metadata", {}).items()
                                if isinstance(value, (bool, int, float))}
         return cell, resources
@@ -109,9 +154,9 @@ class InertOutputs(Preprocessor):
                 if image:
                     kept[mime] = image
         if "text/html" in data:
-            html = _text(data["text/html"])
-            clean = sanitise_html(html)
-            if len(clean) <= 2 * len(html) + 64:  # escaping may not multiply a capped output
+            source = _text(data["text/html"])
+            clean = sanitise_html(source)
+            if len(clean) <= 2 * len(source) + 64:  # escaping may not multiply a capped output
                 kept["text/html"] = clean
         text = data.get(TEXT, data.get("text/markdown"))
         dropped = sorted(set(data) - set(kept) - {TEXT})
@@ -123,7 +168,8 @@ class InertOutputs(Preprocessor):
 
 
 class InertMarkdown(Preprocessor):
-    """Markdown cells become sanitised HTML on one line (Markdown passes a raw HTML line through)."""
+    """Markdown cells become sanitised HTML on one line (Markdown passes a raw HTML line through);
+    raw cells lose the mimetype that would have nbconvert paste them into the page."""
 
     max_source_bytes = Int(256 * 1024, help="Bytes of one Markdown cell rendered; the rest is cut.").tag(config=True)
 
@@ -132,9 +178,12 @@ class InertMarkdown(Preprocessor):
             source = _text(cell.source)
             if _size(source) > self.max_source_bytes:
                 source = _cut(source, self.max_source_bytes) + "\n\n[생략 / cut]"
-            html = sanitise_html(markdown2html_mistune(source))
-            cell.source = f'<div class="inert-markdown">{html}</div>'
+            rendered = sanitise_html(markdown2html_mistune(source))
+            cell.source = f'<div class="inert-markdown">{rendered}</div>'
             cell.pop("attachments", None)
+        elif cell.cell_type == "raw":
+            cell.metadata.pop("raw_mimetype", None)
+            cell.metadata.pop("format", None)
         return cell, resources
 
 

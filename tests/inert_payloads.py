@@ -7,9 +7,8 @@ import base64
 import io
 import os
 
-import nbformat
 from nbconvert import HTMLExporter
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 from PIL import Image
 from traitlets.config import Config
 
@@ -33,6 +32,7 @@ PAYLOAD_HTML = [
     f'<a href="data:text/html,{SCRIPT}">data link</a>',
     f"$\\href{{javascript:{RUN}}}{{math}}$",
     '<img src="y" onerror="alert(\'pwned\')">',
+    f"$&#92;href{{javascript:{RUN}}}{{m}}$ $&amp;#92;url{{javascript:{RUN}}}$",
 ]
 
 
@@ -65,10 +65,11 @@ def payload_notebook():
     nb = new_notebook(cells=[
         new_markdown_cell("\n\n".join(PAYLOAD_HTML + [f"[md link](javascript:{RUN})", f"<{RUN}>"])),
         new_code_cell("print('hi')", outputs=outputs, execution_count=1),
+        new_raw_cell(SCRIPT, metadata={"raw_mimetype": "text/html"}),
     ])
+    nb.cells[1].outputs.append(new_output("stream", name=f'x">{SCRIPT}<b class="', text="odd stream"))
     nb.metadata.widgets = {"application/vnd.jupyter.widget-state+json": {
         "state": {"x": {"model_name": f"</script>{SCRIPT}"}}, "version_major": 2, "version_minor": 0}}
-    nbformat.validate(nb)
     return nb
 
 

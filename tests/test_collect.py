@@ -124,7 +124,8 @@ def write_download(path, uploads, extra=()):
 
 def test_hostile_uploads_cost_only_their_owners(released, tmp_path):
     download = write_download(tmp_path / "canvas.zip", hostile_class(),
-                              extra=[("../escape.ipynb", notebook("nobody"))])
+                              extra=[("../escape.ipynb", notebook("nobody")),
+                                     ("__MACOSX/._x.ipynb", b"resource fork")])
     result = collect.from_lms(released, A, download, "canvas", limits=SMALL)
 
     assert result.students == ["10001", "10002", "10008", "10012", "10015"]

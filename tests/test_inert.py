@@ -5,9 +5,10 @@ import html
 import re
 from html.parser import HTMLParser
 
+from nbformat import from_dict
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader.inert import CapOutputBytes, InertMarkdown, InertOutputs, MakeInert
+from grader.inert import CapOutputBytes, InertMarkdown, InertOutputs, MakeInert, sanitise_html
 from inert_payloads import PAYLOAD_HTML, RUN, display, feedback_page, payload_notebook, png
 
 RUNNABLE_TAGS = {"script", "iframe", "frame", "object", "embed", "applet", "meta", "link", "base", "svg",
@@ -158,3 +159,22 @@ def test_each_concern_is_its_own_preprocessor():
     only_cap, _ = CapOutputBytes().preprocess(copy.deepcopy(nb), {})
     assert only_cap == nb
     assert RUN in nb.cells[0].source
+
+
+def test_mathjax_commands_are_off_however_the_backslash_is_written():
+    for written in ("\\href", "&#92;href", "&#x5C;href", "&bsol;href", "&amp;#92;href", "\\hr&#101;f"):
+        shown = html.unescape(sanitise_html(f"$${written}{{javascript:alert(1)}}{{x}}$$"))
+        assert "\\href" not in shown, (written, shown)
+
+
+def test_counts_and_stream_names_are_what_they_claim():
+    cell = new_code_cell("", execution_count=1, outputs=[
+        display({"text/plain": "1"}, kind="execute_result"), new_output("stream", name="stdout", text="x")])
+    cell.execution_count, cell.outputs[0].execution_count = "<b>1</b>", True
+    cell.outputs[1].name = '"><script>'
+    cell.outputs.append(from_dict({"output_type": "<script>", "data": {}}))
+    nb = new_notebook()
+    nb.cells.append(cell)  # as the executor left it: nbformat would refuse to build it
+    cell = inert(nb).cells[0]
+    assert (cell.execution_count, cell.outputs[0].execution_count) == (None, None)
+    assert [(o.output_type, o.get("name")) for o in cell.outputs] == [("execute_result", None), ("stream", "stdout")]
