@@ -378,7 +378,7 @@ def from_lms(course, assignment, source, scheme="canvas", limits=Limits()):
     uploads = _folder_uploads(source) if source.is_dir() else _zip_uploads(source)
     kept, rejected = {}, {}
     for name, (is_folder, entries) in sorted(uploads.items()):
-        if _ignored((name,)):  # .DS_Store, __MACOSX: made by the instructor's machine
+        if name != ".." and _ignored((name,)):  # .DS_Store, __MACOSX: the instructor's machine made them
             continue
         try:
             kept[name] = _notebooks_of(name, is_folder, entries(), pattern, _Budget(limits))

@@ -94,6 +94,8 @@ def hostile_class():
         f"{canvas('peggy', 10013)}-1.ipynb": notebook("peggy again"),
         f"{canvas('ratio', 10014)}.zip": zipped(("backprop.ipynb", bytes(2**20))),
         f"{canvas('walter', 10015)}.ipynb": notebook("walter"),
+        f"{canvas('trent', 10016)}.zip": zipped(("backprop.ipynb", notebook("trent")),
+                                                member("tty.ipynb", b"", 0o020644)),
     }
 
 
@@ -109,6 +111,7 @@ REJECTED = {  # upload -> (student, words in the reason)
     f"{canvas('peggy', 10013)}.ipynb": ("10013", "another upload also gives 10013 backprop.ipynb"),
     f"{canvas('peggy', 10013)}-1.ipynb": ("10013", "another upload also gives 10013 backprop.ipynb"),
     f"{canvas('ratio', 10014)}.zip": ("10014", "times (limit 50)"),
+    f"{canvas('trent', 10016)}.zip": ("10016", "link or special file"),
     "..": (None, "leaves the upload"),
 }
 
