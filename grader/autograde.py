@@ -65,7 +65,7 @@ def _executor_overrides(executor, limits):
             executor, "nbgrader.preprocessors.IgnorePattern",
             "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
             "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
-            "nbgrader.preprocessors.CheckCellMetadata", "grader.inert.MakeInert"]},
+            "nbgrader.preprocessors.CheckCellMetadata", "grader.inert.MakeOutputsInert"]},
         executor.rsplit(".", 1)[1]: limits,
     }
 

@@ -4,7 +4,7 @@ The feedback page and formgrader's view of the autograded notebook are nbconvert
 the instructor's (or student's) browser, formgrader from the instructor's own Jupyter session. A
 student's notebook controls every output, its metadata and any Markdown answer cell, so each is
 reduced before nbconvert sees it, by one preprocessor per concern, run together by ``MakeInert``
-(one name to add to a preprocessor list):
+for feedback pages and by ``MakeOutputsInert`` (outputs only) for the autograded notebook:
 
 - ``InertOutputs``: every output keeps its type (scores read the types: an error or stderr
   scores 0) and only these forms: text (rendered escaped by nbconvert); PNG and JPEG only when
@@ -37,7 +37,7 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from PIL import Image
-from traitlets import Int
+from traitlets import Bool, Int
 
 TEXT = "text/plain"
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
@@ -120,7 +120,13 @@ def checked_image(data, kind, max_pixels):
     return base64.b64encode(raw).decode("ascii")
 
 
-class InertOutputs(Preprocessor):
+class Inert(Preprocessor):
+    """Enabled by default: nbconvert runs a registered preprocessor only when it is enabled."""
+
+    enabled = Bool(True, help="Run when registered in a preprocessor list.").tag(config=True)
+
+
+class InertOutputs(Inert):
     """Reduce every output of every cell to text, checked PNG/JPEG and sanitised HTML."""
 
     max_image_pixels = Int(
@@ -167,7 +173,7 @@ class InertOutputs(Preprocessor):
         return kept
 
 
-class InertMarkdown(Preprocessor):
+class InertMarkdown(Inert):
     """Markdown cells become sanitised HTML on one line (Markdown passes a raw HTML line through);
     raw cells lose the mimetype that would have nbconvert paste them into the page."""
 
@@ -179,7 +185,7 @@ class InertMarkdown(Preprocessor):
             if _size(source) > self.max_source_bytes:
                 source = _cut(source, self.max_source_bytes) + "\n\n[생략 / cut]"
             rendered = sanitise_html(markdown2html_mistune(source))
-            cell.source = f'<div class="inert-markdown">{rendered}</div>'
+            cell.source = f"<div>{rendered}</div>"
             cell.pop("attachments", None)
         elif cell.cell_type == "raw":
             cell.metadata.pop("raw_mimetype", None)
@@ -187,7 +193,7 @@ class InertMarkdown(Preprocessor):
         return cell, resources
 
 
-class CapOutputBytes(Preprocessor):
+class CapOutputBytes(Inert):
     """Cap outputs in bytes per output, per cell and per notebook, saying how much was cut.
 
     Scores read outputs (nbgrader's determine_grade: the first error, stderr or execute_result
@@ -264,10 +270,29 @@ def shorten(output, limit):
     return output
 
 
-class MakeInert(Preprocessor):
-    """CapOutputBytes (first: sanitising 100 MB would take minutes), InertOutputs, InertMarkdown."""
+class _Steps(Inert):
+    """Preprocessors run in order under one name."""
+
+    steps = ()
 
     def preprocess(self, nb, resources):
-        for step in (CapOutputBytes, InertOutputs, InertMarkdown):
+        for step in self.steps:
             nb, resources = step(parent=self).preprocess(nb, resources)
         return nb, resources
+
+
+class MakeInert(_Steps):
+    """For pages (feedback): CapOutputBytes first (sanitising 100 MB would take minutes),
+    InertOutputs, InertMarkdown."""
+
+    steps = (CapOutputBytes, InertOutputs, InertMarkdown)
+
+
+class MakeOutputsInert(_Steps):
+    """For the autograded notebook: outputs only, every cell's source left as it is.
+
+    grader.autograde's second pass finds the first pass's cells by their sources, so the
+    notebook it writes (what formgrader renders) keeps Markdown cells as written.
+    """
+
+    steps = (CapOutputBytes, InertOutputs)
