@@ -43,7 +43,7 @@ def parser():
     source.add_argument("--exchange", action="store_true", help="nbgrader collect from the exchange")
     p.add_argument("--scheme", default="canvas",
                    help=f"file naming: {', '.join(collect.SCHEMES)}, or a regex with "
-                        "(?P<student_id>...) and (?P<file_id>...) matched against the full path")
+                        "(?P<student_id>...) and (?P<file_id>...) matched against /<path inside the download>")
 
     p = commands.add_parser("grade", help="repair, autograde, feedback and grades for an assignment")
     p.add_argument("assignment")
@@ -65,7 +65,9 @@ def main(argv=None):
         if args.command == "collect":
             found = (collect.from_exchange(course, args.assignment) if args.exchange
                      else collect.from_lms(course, args.assignment, args.source, args.scheme))
-            print(f"{len(found)} submissions in {course.submitted}")
+            print(f"{len(found.students)} submissions in {course.submitted}")
+            for r in found.rejected:
+                print(f"for manual review: {r.upload} (student {r.student or 'unknown'}): {r.reason}")
         elif args.command == "grade":
             batch.grade(course, args.assignment, _options(args))
         elif args.command == "demo":

@@ -34,7 +34,7 @@ def run_demo(course, dest, options):
     demo, archive, expected = build_demo_course(course, dest or course.grader / "demo")
     log.info("simulated class: %d students, Canvas-style zip %s", len(expected), archive)
     collected = collect.from_lms(demo, DEMO_ASSIGNMENT, archive, "canvas")
-    log.info("collected %d submissions with nbgrader zip_collect", len(collected))
+    log.info("collected %d submissions with nbgrader zip_collect", len(collected.students))
     result = batch.grade(demo, DEMO_ASSIGNMENT, options)
     wrong = [(r["student"], r["total"], expected[r["student"]]) for r in result.rows
              if r["total"] != expected[r["student"]][1]]

@@ -65,9 +65,12 @@ class UidAllocator:
 
 
 def _python_roots():
-    """Folders the sandbox's Python needs, read-only: the venv and the base interpreter's prefix."""
+    """Folders the sandbox's Python needs, read-only: the venv and the base interpreter's prefix.
+
+    Both as named and resolved: a venv reached through a symlink is run by its symlinked path.
+    """
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
-    return sorted({r.resolve() for r in roots})
+    return sorted({r.absolute() for r in roots} | {r.resolve() for r in roots})
 
 
 def _parents(path):

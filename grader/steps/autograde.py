@@ -75,7 +75,7 @@ def _preprocessors(executor, settings):
             executor_class, "nbgrader.preprocessors.IgnorePattern",
             "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
             "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
-            "nbgrader.preprocessors.CheckCellMetadata"]},
+            "nbgrader.preprocessors.CheckCellMetadata", "grader.steps.inert.MakeOutputsInert"]},
         executor.__name__: settings,
     }
 

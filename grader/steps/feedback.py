@@ -114,8 +114,8 @@ def generate(course, assignment, outcomes):
                            *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
                for o in outcomes if o.disagreements or o.findings}
     api = course.api(GenerateFeedback={"preprocessors": [
-        "grader.steps.feedback.RedactHiddenTests", "nbgrader.preprocessors.GetGrades",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]},
+        "grader.steps.feedback.RedactHiddenTests", "grader.steps.inert.MakeInert",
+        "nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]},
         RedactHiddenTests={"verdicts": verdicts, "reviews": reviews})
     errors = {}
     for outcome in outcomes:
