@@ -65,9 +65,12 @@ class UidAllocator:
 
 
 def _python_roots():
-    """Folders the sandbox's Python needs, read-only: the venv and the base interpreter's prefix."""
+    """Folders the sandbox's Python needs, read-only: the venv and the base interpreter's prefix.
+
+    Each both as named (``sys.executable`` runs by that name) and resolved (a symlinked venv).
+    """
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
-    return sorted({r.resolve() for r in roots})
+    return sorted(roots | {r.resolve() for r in roots})
 
 
 def _parents(path):
