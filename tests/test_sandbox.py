@@ -10,8 +10,10 @@ see nor signal each other. Uids are never reused at --jobs 32, and an attacker g
 honest student by the same worker leaves the honest student's grade exactly as when graded alone.
 """
 import json
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ from jupyter_core.utils import run_sync
 from grader import batch
 from grader.course import Course, GradeOptions
 from grader.demo import simulate
+from grader.sandbox import launcher
 from grader.sandbox.cgroups import Cgroups
 from grader.sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer
 from grader.sandbox.kernel import SandboxedKernelManager
@@ -242,6 +245,29 @@ def test_jobs_side_by_side_neither_see_nor_signal_each_other(helpers):
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_a_kernel_as_pid_one_is_still_interrupted_and_terminated(helpers):
+    kernel = Kernel(helpers)
+    try:
+        request = kernel.client.execute("while True:\n    pass")
+        time.sleep(1)
+        run_sync(kernel.manager.interrupt_kernel)()
+        reply = run_sync(kernel.client.get_shell_msg)(timeout=30)
+        assert reply["parent_header"]["msg_id"] == request
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert kernel.run("print(6 * 7)").strip() == "42"
+        os.kill(kernel.pid, signal.SIGTERM)
+        assert ForkedProcess(kernel.pid).wait(10) is not None
+    finally:
+        kernel.shutdown()
+
+
+def test_the_grader_says_once_when_cgroups_are_unavailable(monkeypatch, caplog):
+    monkeypatch.setattr(Cgroups, "supported", classmethod(lambda cls: False))
+    with caplog.at_level(logging.WARNING, logger="grader"):
+        launcher.check()
+    assert len([r for r in caplog.records if "cgroups v1" in r.getMessage()]) == 1
 
 
 def test_uids_are_never_reused_at_32_jobs(tmp_path):
