@@ -3,11 +3,12 @@
 A planter kernel writes into every folder it can write to (its cwd, /tmp, $HOME, IPython's
 startup files and config, matplotlibrc, user site-packages, .pth files, any other writable
 folder it finds by walking the file system), types a secret into IPython's history, and leaves a
-process running in a session of its own. Controls prove each plant would work where it lands (a
-fresh IPython and a fresh Python started in the planter's own job run them). Then the next
-kernel from the same fork server must see none of it, and jobs alive side by side must neither
-see nor signal each other. Uids are never reused at --jobs 32, and an attacker graded before an
-honest student by the same worker leaves the honest student's grade exactly as when graded alone.
+process running in a session of its own. Controls: a fresh IPython started in the planter's own
+job runs the planted startup files and config, and no folder a fresh Python reads at start-up
+(site-packages, .pth files) was writable. Then the next kernel from the same fork server must
+see none of it, and jobs alive side by side must neither see nor signal each other. Uids are
+never reused at --jobs 32, and an attacker graded before an honest student by the same worker
+leaves the honest student's grade exactly as when graded alone.
 """
 import json
 import logging
@@ -204,8 +205,7 @@ def helpers(tmp_path):
 def test_the_next_kernel_sees_nothing_the_previous_one_planted(helpers):
     planter = Kernel(helpers)
     planted = planter.json(PLANT)
-    # the plants are live where they landed: a fresh IPython in that job would run them; and no
-    # folder a fresh Python imports from at start-up (site-packages, .pth) was writable
+    # the controls: the plants are live where they landed
     assert planted["fresh_ipython"] == ["True"]
     assert not set(planted["fresh_path"]) & set(planted["planted"]), planted["fresh_path"]
     assert planted["lurker_alive"] and planted["history"] is False
@@ -219,6 +219,7 @@ def test_the_next_kernel_sees_nothing_the_previous_one_planted(helpers):
     victim.shutdown()
     assert seen["uid"] != planted["uid"]
     assert seen["leftovers"] == []
+    assert all(folder == "/tmp" or folder.startswith("/tmp/") for folder in seen["writable"])
     assert not seen["flag"] and seen["allclose"] and seen["fresh_python"] == "False"
     assert seen["checks"].endswith("/work/backprop_checks.py")
     assert "site-packages/torch/" in seen["torch"]
@@ -277,7 +278,8 @@ def test_uids_are_never_reused_at_32_jobs(tmp_path):
     assert len({uid for uid, _ in jobs}) == len({folder for _, folder in jobs}) == 128
 
     state = tmp_path / "next-uid"  # one sequence, drawn from by 4 processes and 4 threads at once
-    draw = f"from grader.sandbox.launcher import UidAllocator as U; print(*[U({str(state)!r}).next() for _ in range(64)])"
+    draw = ("from grader.sandbox.launcher import UidAllocator\n"
+            f"print(*[UidAllocator({str(state)!r}).next() for _ in range(64)])")
     processes = [subprocess.Popen([sys.executable, "-c", draw], stdout=subprocess.PIPE, text=True,
                                   cwd=Course().root) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
