@@ -236,7 +236,11 @@ def test_jobs_side_by_side_neither_see_nor_signal_each_other(helpers):
         first.run("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass")
         seen = second.json(INSPECT)
         assert seen["pid"] == 1 and set(seen["procs"].values()) == {str(seen["uid"])}
-        for pid in (first.pid, os.getpid(), ForkServer.instance().process.pid):
+        bwrap = ForkServer.instance().process.pid
+        with open(f"/proc/{bwrap}/task/{bwrap}/children") as f:
+            server = [int(pid) for pid in f.read().split()]  # the fork server inside bubblewrap
+        assert server
+        for pid in (first.pid, os.getpid(), bwrap, *server):
             probe = second.run(f"import os\ntry:\n    os.kill({pid}, 0)\n    print('reached')\n"
                                f"except OSError as error:\n    print(type(error).__name__)\n"
                                f"print(os.path.exists('/proc/{pid}/status'))")
