@@ -9,7 +9,7 @@ then confines itself (``confine``): the job's cgroups and rlimits, no inherited 
 but its own stdin and stdout files, its own uid with no capabilities and no new privileges; only
 then does it become what the request asks: an ipykernel on a connection file (history off), or a
 Python program (the verifier's runner). The reply on stdout is the job's pid as the grader sees
-it. Importing torch costs 2.5-3 s of CPU; a job costs a few milliseconds.
+it. Importing torch costs 2.5-3 s of CPU; starting a job costs tens of milliseconds.
 """
 import ctypes
 import json
