@@ -1,12 +1,15 @@
 """Runs inside the sandbox: imports torch and ipykernel once, then forks a fresh process per job.
 
 Started by ``grader.sandbox.forkserver`` inside bubblewrap (``python -I -c`` with this file's
-source; nothing of the grader is importable there) as the sandbox's root, and never runs student code itself. For each
-request on stdin it forks; the child joins the job's cgroups, sets its rlimits, drops to the
-job's own uid with no capabilities and no new privileges, keeps no inherited file descriptor but
-the job's own stdin and stdout files, and only then becomes what the request asks: an ipykernel
-on a connection file, or a Python program (the verifier's runner). The reply on stdout is the
-child's pid. Importing torch costs 2.5-3 s of CPU; a fork costs milliseconds.
+source; nothing of the grader is importable there) as the sandbox's root, and never runs student
+code itself. Each request on stdin becomes one job with a clean slate (``start_job``): new PID,
+mount, IPC and network namespaces, so the job sees and signals only its own processes, all of
+which die with it, and an empty private /tmp (its home, IPython and matplotlib folders). The job
+then confines itself (``confine``): the job's cgroups and rlimits, no inherited file descriptor
+but its own stdin and stdout files, its own uid with no capabilities and no new privileges; only
+then does it become what the request asks: an ipykernel on a connection file (history off), or a
+Python program (the verifier's runner). The reply on stdout is the job's pid as the grader sees
+it. Importing torch costs 2.5-3 s of CPU; starting a job costs tens of milliseconds.
 """
 import ctypes
 import json
@@ -16,7 +19,17 @@ import select
 import signal
 import sys
 
-PR_SET_NO_NEW_PRIVS = 38
+LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+
+
+def libc(name, *args):
+    """Call a libc function that returns 0 on success; raise OSError as ``os`` functions do."""
+    if getattr(LIBC, name)(*args) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"{name}{args}: {os.strerror(error)}")
 
 
 def warm_up():
@@ -31,8 +44,30 @@ def warm_up():
     import torch.nn.functional  # noqa: F401
 
 
+def enter_namespaces(request):
+    """In the first child: namespaces for the job's children, and its own empty /tmp.
+
+    ``unshare(CLONE_NEWPID)`` moves only the caller's children into the new PID namespace, so
+    the job is the next fork. The /tmp tmpfs belongs to the job's uid and goes when it ends.
+    """
+    libc("unshare", CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET)
+    libc("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)
+    uid = request["uid"]
+    options = f"size={request['tmp_mb']}m,nr_inodes=65536,mode=0700,uid={uid},gid={uid}"
+    libc("mount", b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options.encode())
+
+
+def become_pid_one():
+    """In the job, pid 1 of its namespace: a /proc that lists only the job's own processes.
+
+    A pid 1 ignores the signals it has no handler for: SIGTERM keeps its usual meaning.
+    """
+    libc("mount", b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+
+
 def confine(request):
-    """In the forked child, before anything of the job runs: cgroups, limits, files, user."""
+    """In the job, before anything of it runs: cgroups, limits, files, user, capabilities."""
     os.setsid()
     for procs in request["cgroups"]:
         with open(procs, "w") as f:
@@ -45,24 +80,28 @@ def confine(request):
         os.dup2(os.open(path or os.devnull, mode), fd)
     os.closerange(3, 65536)
     sys.path.insert(0, "")  # as `python -m ipykernel_launcher` would: the job's folder
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        for capability in range(int(f.read()) + 1):
+            libc("prctl", PR_CAPBSET_DROP, capability, 0, 0, 0)
     uid = request["uid"]
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    libc("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     os.environ.update(request["env"])
     os.environ.pop("JPY_PARENT_PID", None)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def run_job(request):
-    """In the forked child: confine it, then run the kernel or the program (never returns)."""
+    """In the job: confine it, then run the kernel or the program (never returns)."""
     try:
+        become_pid_one()
         confine(request)
         if "connection_file" in request:
             from ipykernel.kernelapp import IPKernelApp
             app = IPKernelApp.instance()
-            app.initialize(["-f", request["connection_file"]])
+            app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
             app.start()
         else:
             sys.stdin, sys.stdout = open(0, closefd=False), open(1, "w", closefd=False)
@@ -73,30 +112,65 @@ def run_job(request):
         os._exit(1)
 
 
+def start_job(request):
+    """Fork the job into namespaces of its own; {"pid": its pid outside} or {"error": why}.
+
+    A first child enters the namespaces, forks the job, reports the job's pid over a pipe and
+    exits; this server, a child subreaper, inherits the job and reaps it when it ends.
+    """
+    read_end, write_end = os.pipe()
+    first = os.fork()
+    if first == 0:
+        os.close(read_end)
+        try:
+            enter_namespaces(request)
+            job = os.fork()
+            if job == 0:
+                os.close(write_end)
+                run_job(request)
+            reply = {"pid": job}
+        except Exception as error:  # reported to the grader, which refuses the job
+            reply = {"error": repr(error)}
+        os.write(write_end, json.dumps(reply).encode())
+        os._exit(0)
+    os.close(write_end)
+    try:
+        reply = os.read(read_end, 4096)
+    finally:
+        os.close(read_end)
+        os.waitpid(first, 0)
+    return json.loads(reply) if reply else {"error": "the job's first child died"}
+
+
+def reap():
+    """Collect every job that has ended, so that its pid disappears."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def serve():
+    libc("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)  # ptrace then needs CAP_SYS_PTRACE, which no job has
     warm_up()
     sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
     sys.stdout.flush()
     stdin = sys.stdin.buffer
     while True:
         readable, _, _ = select.select([stdin], [], [], 0.5)
-        while True:  # reap finished kernels so their pids disappear
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
+        reap()
         if not readable:
             continue
         line = stdin.readline()
         if not line:
             return
         request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            run_job(request)
-        sys.stdout.write(json.dumps({"id": request["id"], "pid": pid}) + "\n")
+        reply = start_job(request)
+        sys.stdout.write(json.dumps({"id": request["id"], **reply}) + "\n")
         sys.stdout.flush()
 
 

@@ -1,6 +1,7 @@
 """The sandbox around student code: one launcher (``launcher``), cgroups, and the warm fork server.
 
 Every process that runs student code, a grading kernel or a verification run, is forked by the
-fork server (``forkserver.ForkServer``), which runs inside bubblewrap (``launcher``) and confines
-each child before it runs anything (``grader/inside/forkserver.py``).
+fork server (``forkserver.ForkServer``), which runs inside bubblewrap (``launcher``) and gives
+each job a clean slate (namespaces and a /tmp of its own) and confines it before it runs anything
+(``grader/inside/forkserver.py``).
 """

@@ -3,7 +3,8 @@
 Rlimits are per process; cgroups bound a sandbox as a whole: a fork bomb gets one fair CPU
 share and one memory budget, so a student next to it keeps running at full speed. Only the v1
 layout is supported; where its folders are not writable (no root, a v2-only machine)
-``Cgroups.supported()`` is False, the rlimits are the only limits, and the grader says so.
+``Cgroups.supported()`` is False, the rlimits are the only limits, and ``launcher.check()``
+says so in the log.
 """
 import os
 import time

@@ -3,9 +3,11 @@
 A fresh kernel costs 2.5-3 s of CPU, nearly all of it ``import torch``. The fork server
 (``grader/inside/forkserver.py``) runs in the bubblewrap sandbox of ``launcher`` with torch
 already imported and never runs student code itself; each job (a kernel, a verification run)
-is a forked child that confines itself before it runs anything. Jobs' folders live in one
-folder bound into the sandbox, each owned by its job's uid, 0700. The server's sandbox has no
-PID namespace of its own, so that the grader can signal and kill jobs by their pids.
+is a forked child in PID, mount, IPC and network namespaces of its own, with an empty private
+/tmp holding its home, IPython and matplotlib folders (``JOB_ENV``), that confines itself before
+it runs anything. Jobs' folders live in one folder bound into the sandbox, outside /tmp, each
+owned by its job's uid, 0700. The server's sandbox has no PID namespace of its own, so the pid a
+job is known by here is real: the grader signals and kills the job (its pid 1) by it.
 """
 import atexit
 import itertools
@@ -27,8 +29,9 @@ PROGRAM = Path(__file__).resolve().parent.parent / "inside" / "forkserver.py"
 START_TIMEOUT = 120  # seconds for the server to import torch and say it is ready
 REPLY_TIMEOUT = 30   # seconds for one fork's reply
 
-JOB_ENV = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+RUNS_IN = "/var/tmp"  # not /tmp: each job's own /tmp would hide its folder
+JOB_ENV = {"HOME": "/tmp", "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
+           "MPLCONFIGDIR": "/tmp/.matplotlib", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 class ForkServer:
@@ -45,7 +48,7 @@ class ForkServer:
             return cls._instance
 
     def __init__(self):
-        self.runs = Path(tempfile.mkdtemp(prefix="grader-runs-"))
+        self.runs = Path(tempfile.mkdtemp(prefix="grader-runs-", dir=RUNS_IN))
         os.chmod(self.runs, 0o711)
         command = launcher.bwrap_command([self.runs, *Cgroups.roots()])
         self.process = subprocess.Popen(
@@ -97,15 +100,15 @@ class ForkServer:
         return uid, folder
 
     def fork(self, cwd, uid, limits, cgroups, env, **job):
-        """Fork a confined child in ``cwd`` as ``uid``; returns its pid.
+        """Fork a confined job in ``cwd`` as ``uid``; returns its pid (pid 1 of its namespace).
 
         limits: a ``launcher.Limits``; cgroups: a ``Cgroups``; job: ``connection_file`` (a
         kernel) or ``program`` with ``stdin``/``stdout`` file paths.
         """
         with self.lock:
             request = {"id": next(self.ids), "cwd": str(cwd), "uid": uid,
-                       "rlimits": limits.rlimits(), "cgroups": cgroups.procs_files(),
-                       "env": env, **job}
+                       "rlimits": limits.rlimits(), "tmp_mb": limits.tmp_mb,
+                       "cgroups": cgroups.procs_files(), "env": env, **job}
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
             reply = self._read_line(REPLY_TIMEOUT)
@@ -144,9 +147,9 @@ class ForkedProcess:
         os.kill(self.pid, signum)
 
     def kill(self):
-        """Kill the child and its process group (it leads a session of its own)."""
+        """Kill the job: its pid 1 and so everything in its PID namespace."""
         try:
-            os.killpg(self.pid, 9)
+            os.kill(self.pid, 9)
         except ProcessLookupError:
             pass
 

@@ -2,7 +2,9 @@
 
 The kernel talks to the grader over ZMQ ``ipc`` sockets in its job folder (the sandbox has no
 network). It works in a copy of its run folder (the assignment's helper files) inside its job
-folder, as a uid of its own, within ``Limits`` and a cgroup of its own.
+folder, as a uid of its own, within ``Limits`` and a cgroup of its own, from a clean slate (its
+own namespaces and /tmp, history off: ``forkserver``). It is pid 1 of its PID namespace: an
+interrupt (SIGINT, which ipykernel handles) reaches it, and killing it ends all it started.
 """
 import os
 import shutil

@@ -5,10 +5,12 @@ given, an empty /tmp, no network (an empty network namespace: kernels talk to th
 ZMQ's ``ipc`` transport, Unix sockets in a folder shared with the grader). Not visible at all:
 the course (solutions, gradebook, other students), /root, /home. The fork server
 (``forkserver.py``) is started with this command; it then forks every process that runs student
-code and confines it (``grader/inside/forkserver.py``): its own uid from ``UidAllocator``, the
-``Limits`` as rlimits and cgroups, no capabilities.
+code into namespaces of its own, with a /tmp of its own, and confines it
+(``grader/inside/forkserver.py``): its own uid from ``UidAllocator``, the ``Limits`` as rlimits
+and cgroups, no capabilities.
 """
 import fcntl
+import logging
 import os
 import shutil
 import subprocess
@@ -16,6 +18,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .cgroups import Cgroups
+
+log = logging.getLogger("grader")
 UID_FIRST, UID_LAST = 100_000, 2**31 - 2
 
 
@@ -30,6 +35,7 @@ class Limits:
     cpu_seconds: int = 600
     processes: int = 64
     file_mb: int = 64
+    tmp_mb: int = 256  # the job's own /tmp, a tmpfs (its memory counts in the job's cgroup)
 
     def rlimits(self):
         """The per-process limits, by ``resource`` name."""
@@ -67,10 +73,10 @@ class UidAllocator:
 def _python_roots():
     """Folders the sandbox's Python needs, read-only: the venv and the base interpreter's prefix.
 
-    Both as named and resolved: a venv reached through a symlink is run by its symlinked path.
+    Each both as named (``sys.executable`` runs by that name) and resolved (a symlinked venv).
     """
     roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
-    return sorted({r.absolute() for r in roots} | {r.resolve() for r in roots})
+    return sorted(roots | {r.resolve() for r in roots})
 
 
 def _parents(path):
@@ -106,15 +112,25 @@ def bwrap_command(writable):
 
 
 def check():
-    """Raise SandboxUnavailable unless a sandboxed, unprivileged process can start here."""
+    """Raise SandboxUnavailable unless a job can start here as the fork server starts one.
+
+    That is: in bubblewrap, in new PID, mount, IPC and network namespaces with its own /proc,
+    as an unprivileged uid. Says once in the log when the cgroups cannot be used.
+    """
     bwrap()
-    setpriv = shutil.which("setpriv")
-    if not setpriv:
-        raise SandboxUnavailable("setpriv (util-linux) not found; pass --no-sandbox to grade without one")
+    tools = {name: shutil.which(name) for name in ("setpriv", "unshare")}
+    if not all(tools.values()):
+        raise SandboxUnavailable("setpriv and unshare (util-linux) not found; pass --no-sandbox "
+                                 "to grade without a sandbox")
     uid = UidAllocator().next()
-    command = bwrap_command([]) + [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                                   "--inh-caps=-all", sys.executable, "-c", "pass"]
+    command = bwrap_command([]) + [
+        tools["unshare"], "--pid", "--mount", "--ipc", "--net", "--fork", "--mount-proc",
+        tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+        sys.executable, "-c", "pass"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise SandboxUnavailable(f"bubblewrap cannot start a sandbox here: {result.stderr.strip()}; "
                                  "pass --no-sandbox to grade without one")
+    if not Cgroups.supported():
+        log.warning("cgroups v1 (cpu, memory, pids under %s) are not writable here: each sandboxed "
+                    "process is bounded by its rlimits alone, not as a whole", Cgroups.ROOT)
