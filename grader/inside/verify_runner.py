@@ -5,8 +5,8 @@ The runner connects to ``verify.sock`` in its working folder, where the trusted 
 (``grader/steps/verify_channel.py``) listens and accepts one connection, before any student code
 runs. Then it answers requests, one at a time, each sent only after the previous reply arrived:
 
-    {"seq": n, "exec": source, "name": cell}  ->  {"seq": n, "ok": true}     or {"seq": n, "error": text}
-    {"seq": n, "case": {...}}                 ->  {"seq": n, "result": {...}} or {"seq": n, "error": text}
+    {"id": i, "exec": source, "name": cell}  ->  {"id": i, "ok": true}     or {"id": i, "error": text}
+    {"id": i, "case": {...}}                 ->  {"id": i, "result": {...}} or {"id": i, "error": text}
 
 Nothing here is trusted or secret: the student's code shares this process and can read, patch or
 replace all of it, and send what it likes. That is why a case's inputs arrive only when the case
@@ -174,7 +174,7 @@ def describe(error):
 
 
 def answer(request, namespace):
-    reply = {"seq": request["seq"]}
+    reply = {"id": request["id"]}
     try:
         if "exec" in request:
             run_cell(request["exec"], request["name"], namespace)

@@ -10,12 +10,14 @@ keeps nothing secret on the far side of it:
 - Lock-step: a request is sent only after the previous reply arrived, so a case's inputs exist
   on the far side only while that case runs, and the expected answers never cross at all.
 - Every read and write has the run's deadline; a reply is one JSON line of at most
-  ``MAX_REPLY`` bytes carrying the request's ``seq``. Bytes nobody asked for (a reply before its
-  request, a second reply), another ``seq``, malformed JSON, silence or a closed channel break the
-  channel with a reason: ``ChannelBroken``, which costs that student's remaining cases only.
+  ``MAX_REPLY`` bytes echoing its request's ``id``, a fresh random token, so no reply can be
+  written ahead of its request. Bytes nobody asked for (a second reply, one before its request),
+  another id, malformed JSON, silence or a closed channel break the channel with a reason
+  (``ChannelBroken``), which costs that student's remaining cases only.
 """
 import json
 import os
+import secrets
 import shutil
 import socket
 import struct
@@ -34,6 +36,7 @@ RUNNER = (Path(__file__).resolve().parent.parent / "inside" / "verify_runner.py"
 SOCKET = "verify.sock"  # in the runner's working folder; the runner's SOCKET
 MAX_REPLY = 256 * 1024  # bytes in one reply: the largest case needs a few kB
 START_TIMEOUT = 30      # seconds for a fresh runner to connect (no student code runs before)
+UNASKED = "a message nobody asked for (a second reply, or one before its request)"
 
 
 class ChannelBroken(Exception):
@@ -45,16 +48,16 @@ class Channel:
 
     def __init__(self, connection, deadline):
         self.connection, self.deadline = connection, deadline
-        self.seq, self.buffer = 0, b""
+        self.id, self.buffer = "", b""
 
     def ask(self, request):
         """The runner's reply to ``request`` (a dict: "ok", "result" or "error"); or ChannelBroken."""
         self._refuse_unasked()
-        self.seq += 1
-        self._send(json.dumps({"seq": self.seq, **request}).encode() + b"\n")
+        self.id = secrets.token_hex(8)
+        self._send(json.dumps({"id": self.id, **request}).encode() + b"\n")
         reply = self._parse(self._read_line())
         if self.buffer:
-            raise ChannelBroken("more than one reply to one request")
+            raise ChannelBroken(UNASKED)
         return reply
 
     def _remaining(self):
@@ -84,7 +87,7 @@ class Channel:
 
     def _refuse_unasked(self):
         if self.buffer or self._receive(0.0):
-            raise ChannelBroken("a message arrived before it was asked for")
+            raise ChannelBroken(UNASKED)
 
     def _read_line(self):
         while b"\n" not in self.buffer:
@@ -106,9 +109,9 @@ class Channel:
             reply = json.loads(line)
         except (ValueError, RecursionError):
             raise ChannelBroken("a reply that is not JSON") from None
-        if not isinstance(reply, dict) or type(reply.get("seq")) is not int:
-            raise ChannelBroken("a reply without its request's number")
-        if reply["seq"] != self.seq:
+        if not isinstance(reply, dict) or not isinstance(reply.get("id"), str):
+            raise ChannelBroken("a reply without its request's id")
+        if reply["id"] != self.id:
             raise ChannelBroken("a reply to another request")
         kinds = [key for key in ("ok", "result", "error") if key in reply]
         if len(kinds) != 1 or len(reply) != 2:
