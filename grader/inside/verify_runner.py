@@ -22,7 +22,6 @@ Numbers cannot tell a formula from a backward that asks torch's autograd for the
 gets correct numbers here too, and only the static scan of answer cells can flag it.
 """
 import json
-import math
 import os
 import socket
 import sys
@@ -121,7 +120,7 @@ def run_graph(case, namespace):
     """A graph-building function, run with the reference Functions in place of the student's."""
     scope = {"torch": torch, "__name__": "reference"}
     exec(case["substitute"], scope)
-    saved = {name: namespace.get(name) for name in case["names"]}
+    saved = {name: namespace[name] for name in case["names"] if name in namespace}
     namespace.update({name: scope[name] for name in case["names"]})
     try:
         leaves = [decode(x).requires_grad_() for x in case["inputs"]]
@@ -129,9 +128,10 @@ def run_graph(case, namespace):
         nodes = [returned[key] for key in case["nodes"]]
         grads = torch.autograd.grad(returned[case["output"]], leaves + nodes, decode(case["upstream"]),
                                     allow_unused=True)
-    finally:
-        for name, value in saved.items():
-            namespace[name] = value
+    finally:  # the student's own Functions back, for the cases after this one
+        for name in case["names"]:
+            namespace.pop(name)
+        namespace.update(saved)
 
     def made_by(node):
         for name in case["names"]:
@@ -174,16 +174,16 @@ def describe(error):
 
 
 def answer(request, namespace):
-    reply = {"id": request["id"]}
+    """The reply line to one request."""
     try:
         if "exec" in request:
             run_cell(request["exec"], request["name"], namespace)
-            reply["ok"] = True
+            reply = {"ok": True}
         else:
-            reply["result"] = KINDS[request["case"]["kind"]](request["case"], namespace)
+            reply = {"result": KINDS[request["case"]["kind"]](request["case"], namespace)}
+        return json.dumps({"id": request["id"], **reply}) + "\n"
     except BaseException as error:  # the student's code failed (or exited): report the kind, go on
-        reply["error"] = describe(error)
-    return json.dumps(reply, default=lambda value: math.nan) + "\n"
+        return json.dumps({"id": request["id"], "error": describe(error)}) + "\n"
 
 
 def main():

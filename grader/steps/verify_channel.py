@@ -36,6 +36,7 @@ RUNNER = (Path(__file__).resolve().parent.parent / "inside" / "verify_runner.py"
 SOCKET = "verify.sock"  # in the runner's working folder; the runner's SOCKET
 MAX_REPLY = 256 * 1024  # bytes in one reply: the largest case needs a few kB
 START_TIMEOUT = 30      # seconds for a fresh runner to connect (no student code runs before)
+STOPPED = "the verifier stopped (crash, exit or closed channel)"
 UNASKED = "a message nobody asked for (a second reply, or one before its request)"
 
 
@@ -72,8 +73,8 @@ class Channel:
             self.connection.sendall(data)
         except TimeoutError:
             raise ChannelBroken("the runner stopped reading (time limit)") from None
-        except OSError as error:
-            raise ChannelBroken(f"the verifier stopped (crash, exit or closed channel: {error.strerror})") from None
+        except OSError:
+            raise ChannelBroken(STOPPED) from None
 
     def _receive(self, timeout):
         """Some bytes (b'' at the end), or None when none came within ``timeout`` seconds."""
@@ -97,7 +98,7 @@ class Channel:
             if chunk is None:
                 raise ChannelBroken("no reply within the time limit")
             if not chunk:
-                raise ChannelBroken("the verifier stopped (crash, exit or closed channel)")
+                raise ChannelBroken(STOPPED)
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         if len(line) > MAX_REPLY:
@@ -128,16 +129,18 @@ def runner(helpers, timeout, sandboxed):
     helpers: a folder whose ``*.py`` files (the assignment's helper modules) the runner can import.
     """
     run = _forked if sandboxed else _unconfined
-    with run(helpers) as (folder, uid, alive):
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            yield Channel(_accept(listener, folder, uid, alive), time.monotonic() + timeout)
-        finally:
-            listener.close()
+    with run(helpers) as (folder, uid, start):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            connection = _accept(listener, folder, uid, start)
+        with connection:
+            yield Channel(connection, time.monotonic() + timeout)
 
 
 def _accept(listener, folder, uid, start):
-    """The one connection from the runner's uid; the socket file is gone afterwards."""
+    """The one connection from the runner's uid; the socket file is gone afterwards.
+
+    start: starts the runner, returns a function that tells whether it is still alive.
+    """
     path = folder / SOCKET
     listener.bind(str(path))
     os.chown(path, uid, uid)
@@ -204,7 +207,8 @@ def _unconfined(helpers):
         process = subprocess.Popen([sys.executable, "-I", "-c", RUNNER], cwd=folder,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True,
-                                   env={**os.environ, "MPLBACKEND": "Agg"})
+                                   env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder),
+                                        "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"})
         return lambda: process.poll() is None
 
     try:
