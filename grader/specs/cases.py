@@ -1,9 +1,10 @@
 """The cases a spec lists: inputs drawn at grading time, answers from torch, judged on the trusted side.
 
 A case builder is a function of a ``torch.Generator`` that returns a ``Case``: the request the
-sandboxed runner gets (names and numbers only: inputs, upstream gradient) and the judge that
-holds torch's own answers and reads the runner's untrusted result (``replies``). Built and judged
-on the trusted side only; the answers never leave it.
+sandboxed runner gets (names, inputs and upstream gradient as numbers, and for a graph or a
+numerical gradient the spec's own reference source) and the judge that holds torch's answers
+and reads the runner's untrusted result (``replies``). Built and judged on the trusted side only;
+the answers never leave it.
 
 The judges are as strict as the notebook's checks (``backprop_checks.py``) and as tolerant as
 torch: a gradient must have its input's dtype; a broadcast-shaped gradient is summed down as the

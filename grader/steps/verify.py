@@ -8,16 +8,19 @@ the student's answer cells and, one case at a time, returns numbers over a chann
 owns (``verify_channel.py``). An assignment is verified when ``grader/specs/<name>.py`` exists;
 its ``TESTS`` maps grade cell ids to case builders, its ``PREAMBLE`` mirrors the imports cell.
 
-What "verified" proves: code in the student's answer cells, run on its own in a fresh process,
-returned for each case, asked only after the previous one was answered, the numbers torch gives
-for inputs and upstream gradients drawn at grading time (with the input's dtype, the shape the
-notebook requires, ``grad_output`` unchanged, the node made by the student's Function), and the
-graph exercises' nodes built by ``.apply`` with the right values and gradients.
-What it does not prove: that the formula was implemented. The student's code shares the runner's
-process, so it can answer each case however it likes, including by asking torch's autograd (or by
-patching the runner); all it cannot do is see a case before that case is asked, see the expected
-answers, or make the grader accept a malformed, late or unasked reply. Telling a formula from
-borrowed autograd is the static scan's job; a disagreement with the notebook goes to a person.
+What "verified" proves: a fresh process that ran only the student's answer cells (and the spec's
+preamble) returned, for each case, the numbers torch gives for inputs and upstream gradients drawn
+at grading time and sent only when that case was asked: forward values, gradients with the
+input's dtype and the shape the notebook requires, every node of a graph exercise. For honest
+code the runner also reports how it got them (the node is the student's Function's, backward left
+``grad_output`` unchanged), which catches honest mistakes.
+What it does not prove: how the numbers were made. The student's code shares the runner's
+process, so it can answer a case however it likes (asking torch's autograd, patching the runner,
+claiming its own node): the runner's reports are claims, only the numbers are checked. What the
+student's code cannot do is see a case before it is asked, see the expected answers (they never
+leave this process), or make the grader accept a malformed, late, unasked or oversized reply.
+Telling a formula from borrowed autograd is the static scan's job; a disagreement with the
+notebook's tests goes to a person.
 """
 import importlib
 import secrets
