@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from .cases import Labels, function_case
 
-PREAMBLE = "import torch.nn.functional as F"
+PREAMBLE = "import torch.nn.functional as F\nfrom backprop_checks import check_function, random_inputs"
 
 
 def affine(x, W, b):

@@ -1,16 +1,68 @@
-"""The cases a spec lists: inputs and upstream gradients drawn at grading time, answers from torch.
+"""The cases a spec lists: inputs drawn at grading time, answers from torch, judged on the trusted side.
 
-Each case is a function of a ``torch.Generator``: it returns (what the sandboxed runner needs:
-names, inputs and upstream gradient as numbers; what the trusted side expects: torch's own
-forward values and gradients). Built on the trusted side only.
+A case builder is a function of a ``torch.Generator`` that returns a ``Case``: the request the
+sandboxed runner gets (names, inputs and upstream gradient as numbers, and for a graph or a
+numerical gradient the spec's own reference source) and the judge that holds torch's answers
+and reads the runner's untrusted result (``replies``). Built and judged on the trusted side only;
+the answers never leave it.
+
+The judges are as strict as the notebook's checks (``backprop_checks.py``) and as tolerant as
+torch: a gradient must have its input's dtype; a broadcast-shaped gradient is summed down as the
+engine does, unless the case wants exact shapes (Affine's bias: the sum over the batch is the
+skill); trailing ``None``s beyond the inputs are accepted, as torch accepts them.
 """
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
+
+from .replies import Malformed, field, flag, names, numbers, numbers_list
+
+
+@dataclass(frozen=True)
+class Case:
+    """One check: what the runner is asked (numbers and names), and the judge of its result."""
+    request: dict
+    judge: Callable  # result -> '' when right, else what is wrong
+
+    def reason(self, result):
+        """'' when the result is right, else what is wrong with it (malformed included)."""
+        try:
+            return self.judge(result)
+        except Malformed as error:
+            return f"malformed result: {error}"
+
+
+def encode(tensor):
+    """A tensor as the runner's numbers: dtype name, shape, flat values."""
+    tensor = tensor.detach()
+    return {"dtype": str(tensor.dtype).replace("torch.", ""), "shape": list(tensor.shape),
+            "values": tensor.reshape(-1).tolist()}
+
+
+def _dtype(tensor):
+    return str(tensor.dtype).replace("torch.", "")
 
 
 def _random(shape, generator):
     values = torch.rand(shape, generator=generator, dtype=torch.float64) * 3 + 0.5
     signs = torch.where(torch.rand(shape, generator=generator) < 0.3, -1.0, 1.0).to(torch.float64)
     return values * signs
+
+
+def _upstream(shape, generator):
+    return torch.rand(shape, generator=generator, dtype=torch.float64) * 2 + 0.5
+
+
+def _close(got, want):
+    return got.shape == tuple(want.shape) and torch.allclose(got.values, want.double(), rtol=1e-6, atol=1e-8)
+
+
+def _broadcastable(small, big):
+    try:
+        return torch.broadcast_shapes(small, big) == big
+    except RuntimeError:
+        return False
 
 
 class Labels:
@@ -24,39 +76,184 @@ class Labels:
         return torch.nn.functional.one_hot(labels, self.classes).double() if self.one_hot else labels
 
 
+def _draw(shapes, generator, scale=1.0):
+    return [s.draw(generator) if isinstance(s, Labels) else scale * _random(s, generator) for s in shapes]
+
+
+# --- a torch.autograd.Function ------------------------------------------------------------------
+
 def function_case(target, reference, shapes, exact_shapes=False):
     """A Function ``target`` checked against ``reference`` (torch ops) on fresh inputs.
 
     shapes: one entry per input, a shape (a random float64 input that gets a gradient) or a
-    ``Labels`` (an input without one). exact_shapes: gradients must have their input's shape
-    (no summing down of broadcast gradients, as autograd would do).
+    ``Labels`` (an input without one).
     """
     def build(generator):
-        inputs = [s.draw(generator) if isinstance(s, Labels) else _random(s, generator) for s in shapes]
-        leaves = [x.clone().requires_grad_(x.is_floating_point() and not isinstance(s, Labels))
-                  for x, s in zip(inputs, shapes)]
-        differentiable = [x for x in leaves if x.requires_grad]
+        inputs = _draw(shapes, generator)
+        leaves = [x.clone().requires_grad_(not isinstance(s, Labels)) for x, s in zip(inputs, shapes)]
         out = reference(*leaves)
-        upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) * 2 + 0.5
-        found = iter(torch.autograd.grad(out, differentiable, upstream, allow_unused=True))
+        upstream = _upstream(out.shape, generator)
+        found = iter(torch.autograd.grad(out, [x for x in leaves if x.requires_grad], upstream))
         grads = [next(found) if x.requires_grad else None for x in leaves]
-        return {"kind": "function", "target": target, "inputs": [x.tolist() for x in inputs],
-                "dtypes": [str(x.dtype).replace("torch.", "") for x in inputs],
-                "upstream": upstream.tolist()}, {"out": out.detach(), "grads": grads,
-                                                  "exact_shapes": exact_shapes}
+        request = {"kind": "function", "target": target, "inputs": [encode(x) for x in inputs],
+                   "grad": [x.requires_grad for x in leaves], "upstream": encode(upstream)}
+        return Case(request, lambda result: _judge_function(target, inputs, out.detach(), grads,
+                                                            exact_shapes, result))
     return build
 
 
-def graph_case(target, reference, values, output, nodes):
-    """A graph-building function ``target``: gradients of its ``output`` and the node types used."""
+def _judge_function(target, inputs, out, grads, exact_shapes, result):
+    if not flag(result, "own_node"):
+        return f"the result was not produced by {target}.apply"
+    if not _close(numbers(field(result, "out"), "out"), out):
+        return "forward values differ"
+    returned = numbers_list(result, "returned")
+    if len(returned) < len(inputs) or any(g is not None for g in returned[len(inputs):]):
+        return f"{len(returned)} gradients returned for {len(inputs)} inputs"
+    if flag(result, "upstream_changed"):
+        return "backward changed grad_output in place"
+    for number, (got, want, x) in enumerate(zip(returned, grads, inputs)):
+        problem = want is not None and _judge_gradient(number, got, want, x, exact_shapes)
+        if problem:
+            return problem
+    if "torch_error" in result:
+        error = field(result, "torch_error")
+        return f"torch rejected backward's result: {error[:300] if isinstance(error, str) else '?'}"
+    differentiable = [(number, want) for number, want in enumerate(grads) if want is not None]
+    for (number, want), got in zip(differentiable, numbers_list(result, "through_torch", len(differentiable))):
+        if got is None or not _close(got, want):
+            return f"wrong gradient for input {number} through torch's autograd"
+    return ""
+
+
+def _judge_gradient(number, got, want, x, exact_shapes):
+    """'' if backward's raw gradient for input ``number`` is right, as the notebook's check judges it."""
+    if got is None:
+        return f"no gradient for input {number}"
+    if got.dtype != _dtype(x):
+        return f"gradient for input {number} is {got.dtype}, the input {_dtype(x)}"
+    values = got.values
+    if got.shape != tuple(want.shape):
+        if exact_shapes or not _broadcastable(want.shape, got.shape):
+            return f"gradient for input {number} has shape {got.shape}, the input {tuple(want.shape)}"
+        values = values.sum_to_size(want.shape)  # as autograd does
+    if not torch.allclose(values, want, rtol=1e-6, atol=1e-8):
+        return f"wrong gradient for input {number}"
+    return ""
+
+
+# --- a graph built from Functions ---------------------------------------------------------------
+
+def graph_case(target, reference, values, output, nodes, substitute, names_substituted):
+    """A graph-building function ``target``: every returned node's forward value and gradient.
+
+    reference: the same graph from torch ops, returning the same structure (a tuple or a dict);
+    output: the key of the node that is differentiated; nodes: {key: the Function that must
+    make it}. The graph runs with ``names_substituted`` bound to the reference Functions that
+    ``substitute`` (source) defines, so its points depend on the graph alone, not on the
+    student's own backward (graded on its own).
+    """
     def build(generator):
         inputs = [torch.tensor([v * float(1 + torch.rand(1, generator=generator))], dtype=torch.float64)
                   for v in values]
         leaves = [x.clone().requires_grad_() for x in inputs]
-        out = reference(*leaves)
-        upstream = torch.rand(out.shape, generator=generator, dtype=torch.float64) + 0.5
-        grads = torch.autograd.grad(out, leaves, upstream)
-        return {"kind": "graph", "target": target, "output": output,
-                "inputs": [x.tolist() for x in inputs], "upstream": upstream.tolist()}, \
-            {"out": out.detach(), "grads": grads, "nodes": nodes}
+        returned = reference(*leaves)
+        made = [returned[key] for key in nodes]
+        upstream = _upstream(returned[output].shape, generator)
+        grads = torch.autograd.grad(returned[output], leaves + made, upstream)
+        request = {"kind": "graph", "target": target, "inputs": [encode(x) for x in inputs],
+                   "nodes": list(nodes), "output": output, "upstream": encode(upstream),
+                   "substitute": substitute, "names": list(names_substituted)}
+        expected = [(key, function, value.detach(), grad) for (key, function), value, grad
+                    in zip(nodes.items(), made, grads[len(leaves):])]
+        return Case(request, lambda result: _judge_graph(expected, grads[:len(leaves)], result))
     return build
+
+
+def _judge_graph(expected, leaf_grads, result):
+    made_by = names(result, "made_by", len(expected))
+    values = numbers_list(result, "values", len(expected))
+    node_grads = numbers_list(result, "node_grads", len(expected))
+    for (key, function, value, grad), maker, got_value, got_grad in zip(expected, made_by, values, node_grads):
+        if maker != function:
+            return f"node {key!r} was not made by {function}.apply (made by {maker})"
+        if got_value is None or not _close(got_value, value):
+            return f"wrong forward value at node {key!r}"
+        if got_grad is None or not _close(got_grad, grad):
+            return f"wrong gradient at node {key!r}"
+    for number, (got, want) in enumerate(zip(numbers_list(result, "leaf_grads", len(leaf_grads)), leaf_grads)):
+        if got is None or not _close(got, want):
+            return f"wrong gradient for input {number}"
+    return ""
+
+
+# --- a model with a params dict -------------------------------------------------------------------
+
+def model_case(target, init, params, inputs, reference, functions, method="loss"):
+    """A model class ``target(*init, dtype=float64)`` with its ``params`` set to fresh values.
+
+    params: {name: shape}; inputs: shapes or ``Labels``; reference(params, *inputs): the same
+    output from torch ops; functions: the custom Functions the output must be built from.
+    """
+    def build(generator):
+        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
+        data = _draw(inputs, generator)
+        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
+        out = reference(leaves, *data)
+        upstream = _upstream(out.shape, generator)
+        grads = torch.autograd.grad(out, list(leaves.values()), upstream)
+        request = {"kind": "model", "target": target, "init": list(init), "dtype": "float64",
+                   "params": [[name, encode(v)] for name, v in values.items()], "method": method,
+                   "inputs": [encode(x) for x in data], "upstream": encode(upstream)}
+        return Case(request, lambda result: _judge_model(out.detach(), dict(zip(params, grads)),
+                                                         functions, result))
+    return build
+
+
+def _judge_model(out, grads, functions, result):
+    found = set(names(result, "functions"))
+    if not functions <= found:
+        return f"not built from {', '.join(sorted(functions - found))} (found {', '.join(sorted(found)) or 'none'})"
+    if not _close(numbers(field(result, "out"), "out"), out):
+        return "forward values differ"
+    for (name, want), got in zip(grads.items(), numbers_list(result, "grads", len(grads))):
+        if got is None:
+            return f"no gradient for {name}"
+        if got.dtype != _dtype(want) or not _close(got, want):
+            return f"wrong gradient for {name}"
+    return ""
+
+
+# --- a numerical gradient -----------------------------------------------------------------------
+
+CUBIC = "lambda v, w: (w * v ** 3).sum() / 3 + v.reshape(-1)[0] * v.reshape(-1)[-1]"
+
+
+def numerical_case(target, shape, requires_grad=False, function=CUBIC):
+    """A numerical gradient ``target(f, x)`` of ``function`` at a fresh float64 ``x`` of ``shape``.
+
+    requires_grad: x is a parameter that requires grad (as when checking a net's gradient).
+    Judged as the notebook judges it: float64, x's shape, x put back, relative error < 1e-7.
+    """
+    def build(generator):
+        x, w = _random(shape, generator), _random(shape, generator)
+        leaf = x.clone().requires_grad_()
+        (want,) = torch.autograd.grad(eval(function, {"torch": torch})(leaf, w), leaf)
+        request = {"kind": "numerical", "target": target, "x": encode(x), "requires_grad": requires_grad,
+                   "function": function, "constants": [encode(w)]}
+        return Case(request, lambda result: _judge_numerical(want, result))
+    return build
+
+
+def _judge_numerical(want, result):
+    got = numbers(field(result, "out"), "out")
+    if got.dtype != _dtype(want):
+        return f"the gradient is {got.dtype}, x is {_dtype(want)}"
+    if got.shape != tuple(want.shape):
+        return f"the gradient has shape {got.shape}, x {tuple(want.shape)}"
+    if flag(result, "x_changed"):
+        return "x was not put back"
+    error = ((got.values - want).abs().max() / (got.values.abs() + want.abs()).max().clamp_min(1e-12)).item()
+    if error >= 1e-7:
+        return f"relative error {error:.0e} against torch's gradient (a central difference gives < 1e-7)"
+    return ""
