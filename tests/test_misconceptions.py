@@ -294,3 +294,9 @@ def test_progress_report_runs_every_check_and_never_raises(capsys):
     assert "[실패 FAIL] Add" in lines and any("not implemented yet" in line for line in lines)
     assert any("not run yet" in line and "undefined_name" in line for line in lines)
     assert lines[-1] == "--> 1/4 통과 / passed"
+
+
+def test_trailing_nones_are_accepted_as_torch_accepts_them():
+    check_function(mul(lambda g, x, y: (g * y, g * x, None, None)), torch.mul, random_inputs((3,), (3,)))
+    with pytest.raises(GradientMistake, match="wrong number of returned gradients"):
+        check_function(mul(lambda g, x, y: (g * y, None, g * x)), torch.mul, random_inputs((3,), (3,)))

@@ -180,6 +180,8 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
     upstream = _upstream(out.shape, seed)
     kept = upstream.clone()
     raw = _call_backward(function, out.grad_fn, upstream, name, formula)
+    while len(raw) > len(leaves) and raw[-1] is None:  # torch accepts extra trailing Nones
+        raw = raw[:-1]
     if len(raw) != len(leaves):
         _fail(name, f"backward는 forward의 입력마다 하나씩, {len(leaves)}개의 기울기를 돌려주어야 "
               f"합니다. 지금은 {len(raw)}개를 돌려줍니다 (기울기가 없는 입력에는 None)",
