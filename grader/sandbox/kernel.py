@@ -10,16 +10,31 @@ import os
 import shutil
 from pathlib import Path
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer
+from traitlets import DottedObjectName, Integer
 
 from .cgroups import Cgroups
 from .forkserver import JOB_ENV, ForkedProcess, ForkServer
 from .launcher import Limits
 
 
+class SandboxedKernelClient(AsyncKernelClient):
+    """The client of a sandboxed kernel: no heartbeat thread.
+
+    Its manager knows from the pid whether the kernel lives. A heartbeat to a kernel that died
+    re-sends a ping on a REQ socket with no peer, which waits forever, and stopping the channels
+    then waits forever for that thread: one dead kernel would hang its grading worker.
+    """
+
+    def start_channels(self, shell=True, iopub=True, stdin=True, hb=True, control=True):
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels are forked, confined, by this process's ``ForkServer``."""
+
+    client_class = DottedObjectName("grader.sandbox.kernel.SandboxedKernelClient")
 
     memory_mb = Integer(Limits.memory_mb, help="Address-space limit of the kernel (MB)").tag(config=True)
     cpu_seconds = Integer(Limits.cpu_seconds, help="CPU-time limit of the kernel (s)").tag(config=True)
