@@ -16,7 +16,7 @@ import os
 import shutil
 import traceback
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -34,6 +34,7 @@ from ..outcome import Ending
 from .execute import GradingExecute
 
 NOT_EXECUTED = "NotExecutedError"
+STALL_MARGIN = 120  # seconds beyond a notebook's limit before a silent worker pool is stopped
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,12 @@ def _execute_one(assignment, student):
         return Executed(student, None, traceback.format_exc())
 
 
+def _stop_workers(pool):
+    """Kill a pool's worker processes (their sandboxes die with them: --die-with-parent)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
+
+
 def autograde(course, assignment, students, options):
     """Grade ``students`` (ids with a repaired submission); returns {student: Executed}."""
     settings = {"timeout": options.cell_timeout or course.cell_timeout,
@@ -124,10 +131,21 @@ def autograde(course, assignment, students, options):
     workers = min(options.jobs, max(1, len(students)))
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                              initializer=_start_worker, initargs=(str(course.root), settings)) as pool:
-        futures = [pool.submit(_execute_one, assignment, s) for s in students]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="autograde", unit="student"):
-            executed = future.result()
-            results[executed.student] = executed
+        pending = {pool.submit(_execute_one, assignment, s): s for s in students}
+        with tqdm(total=len(pending), desc="autograde", unit="student") as progress:
+            while pending:
+                done, _ = wait(pending, timeout=options.notebook_timeout + STALL_MARGIN,
+                               return_when=FIRST_COMPLETED)
+                if not done:  # no worker finished anyone in a notebook's time: they are stuck
+                    _stop_workers(pool)
+                    done = set(pending)
+                for future in done:
+                    student = pending.pop(future)
+                    try:
+                        results[student] = future.result(timeout=0)
+                    except Exception as error:  # the worker died or was stopped
+                        results[student] = Executed(student, None, f"grading worker stopped: {error!r}")
+                    progress.update()
     shutil.rmtree(course.work, ignore_errors=True)
     if not course.is_sqlite:  # a server database took the workers' writes directly
         return results
