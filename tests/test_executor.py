@@ -38,3 +38,8 @@ def test_a_dead_kernel_costs_only_the_cells_after_it(tmp_path, sandbox):
     errors = run(tmp_path, dict(answers, mul="import os\nos._exit(1)"), sandbox=sandbox)
     assert errors["test_square"] == [] and errors["test_add"] == []
     assert errors["mul"] == [KERNEL_DIED] and errors["test_mul"] == [NOT_RUN]
+
+
+def test_a_sandboxed_kernel_client_starts_no_heartbeat():
+    from grader.sandbox.kernel import SandboxedKernelClient, SandboxedKernelManager
+    assert SandboxedKernelManager.class_traits()["client_factory"].default() is SandboxedKernelClient
