@@ -9,6 +9,8 @@ import pytest
 from grader.demo import simulate
 from simulated_class import answers_with, grade_class, messages
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
 POINTS = {"test_square": 2, "test_add": 2, "test_mul": 3, "test_apple_shopping": 2, "test_fruit_shopping": 3}
 RIGHT_MUL = "return grad_output * y, grad_output * x"

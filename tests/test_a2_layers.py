@@ -4,6 +4,8 @@ import pytest
 from grader.demo import simulate
 from simulated_class import answers_with, grade_class, messages
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT, NOTEBOOK = "a2_layers", "layers"
 POINTS = {"test_relu": 2, "test_sigmoid": 2, "test_affine": 3, "test_softmax_with_loss": 3}
 

@@ -4,6 +4,8 @@ import pytest
 from grader.demo import simulate
 from simulated_class import answers_with, grade_class, messages
 
+pytestmark = pytest.mark.slow
+
 ASSIGNMENT, NOTEBOOK = "a3_two_layer_net", "two_layer_net"
 POINTS = {"test_layers": 2, "test_two_layer_net": 3, "test_numerical_gradient": 2, "test_accuracy": 2}
 

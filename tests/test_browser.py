@@ -17,6 +17,8 @@ from browser_lab import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer
 from grader.demo import simulate
 from grader.course import REPO_ROOT, Course
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.sandbox]
+
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
 TOTAL, MUL_POINTS, APPLE_POINTS, FRUIT_POINTS = 12, 3, 2, 3
 STUDENTS = ("alice", "bob")  # two names for one OS user: the exchange must tell them apart

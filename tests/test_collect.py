@@ -210,6 +210,7 @@ def test_the_cli_lists_rejected_uploads_and_exits_0(released, tmp_path):
     assert f"for manual review: {canvas('dave', 10004)}.zip (student 10004): corrupt zip" in result.stdout
 
 
+@pytest.mark.slow
 def test_exchange_submissions_are_collected_by_the_cli(course, tmp_path):
     course.nbgrader("release_assignment", A)
     bindir = os.path.dirname(sys.executable)

@@ -11,6 +11,8 @@ from browser_lab import CHROMIUM, CHROMIUM_ARGS
 from grader.steps.inert import MakeInert
 from inert_payloads import feedback_page, payload_notebook
 
+pytestmark = pytest.mark.browser
+
 CLICK_EVERYTHING = "document.querySelectorAll('a, button, summary').forEach(e => e.click())"
 
 

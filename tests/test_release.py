@@ -6,6 +6,8 @@ import pytest
 
 from grader.course import REPO_ROOT, Course
 
+pytestmark = pytest.mark.slow
+
 COURSE = Course(REPO_ROOT)
 SOLUTION_NOTEBOOKS = sorted(COURSE.solutions.glob("*/*.ipynb"))
 

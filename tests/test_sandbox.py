@@ -33,6 +33,8 @@ from grader.sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer
 from grader.sandbox.kernel import SandboxedKernelManager
 from grader.sandbox.launcher import Limits, UidAllocator
 
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
 A, NB = "a1_backprop", "backprop"
 TOKEN = "planted7f3c"
 SHADOWS = ("backprop_checks.py", "torch.py", "sitecustomize.py", "usercustomize.py")
