@@ -99,8 +99,8 @@ def attacks(course, port):
                     "    print('CONNECTED')\nexcept OSError as error:\n    print('blocked:', error)", 12, REVIEW),
         # right numbers from torch's autograd instead of the formula: only the scan can tell
         "borrow_autograd": (simulate.replace_line(correct, RIGHT_MUL, (
-            "with torch.enable_grad():\n        a, b = x.detach().requires_grad_(), y.detach().requires_grad_()\n"
-            "        return torch.autograd.grad(a * b, (a, b), grad_output)")), 12, REVIEW),
+            "with torch.enable_grad():\n            a, b = x.detach().requires_grad_(), y.detach().requires_grad_()\n"
+            "            return torch.autograd.grad(a * b, (a, b), grad_output)")), 12, REVIEW),
         "borrow_func_vjp": ("from torch.func import vjp\n" + simulate.replace_line(correct, RIGHT_MUL, (
             "return vjp(torch.mul, x, y)[1](grad_output)")), 12, REVIEW),
         # claims success for every verification case it can find, on every descriptor it can reach
