@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..course import REPO_ROOT, Course
 from . import accounts
+from .exchange import make_exchange_root, protect_inbound
 from .postgres import PostgresServer
 
 HERE = Path(__file__).resolve().parent
@@ -100,12 +101,7 @@ def prepare(args):
         passwords = accounts.make_passwords([args.instructor] + [s.id for s in students],
                                             state / "passwords.json", state / "passwords.txt")
 
-    exchange.mkdir(parents=True, exist_ok=True)
-    os.chmod(exchange, 0o777)  # nbgrader's own mode for the exchange root
-    for parent in exchange.parents:
-        if parent == Path("/"):
-            break
-        os.chmod(parent, os.stat(parent).st_mode | 0o555)  # students must reach it
+    make_exchange_root(exchange)
 
     db = PostgresServer(args.postgres, database=args.course_id, role=args.course_id).start()
     course_dir = Path(args.course_dir or Path(args.home_root) / args.instructor / args.course_id)
@@ -124,9 +120,7 @@ def prepare(args):
         course.nbgrader("generate_assignment", assignment, "--force", env=env)
         course.nbgrader("release_assignment", assignment, env=env)
         print(f"released {assignment} to {exchange / args.course_id / 'outbound'}")
-    inbound = exchange / args.course_id / "inbound"
-    if inbound.exists():  # 2733 from nbgrader, plus sticky: only a submission's owner may remove it
-        os.chmod(inbound, 0o3733)
+    protect_inbound(exchange, args.course_id)
     chown_tree(course_dir, args.instructor)
 
     hub_env = dict(env, COURSE_ROSTER=str(Path(args.roster).resolve()), COURSE_INSTRUCTOR=args.instructor,
