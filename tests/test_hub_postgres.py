@@ -1,13 +1,17 @@
 """The gradebook on PostgreSQL: stock nbgrader commands against Debian's server (COURSE_DB_URL)."""
 import csv
 import io
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from grader import simulate
-from grader.course import Course
+from grader.course import REPO_ROOT, Course
 from postgres_server import fresh_database, postgres  # noqa: F401 (the fixture)
 
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
@@ -41,3 +45,65 @@ def test_generate_autograde_and_export_on_postgres(course, postgres):  # noqa: F
         == [(ASSIGNMENT, "alice", 12.0, 12.0)], rows
     tables = postgres._psql("SELECT count(*) FROM grade", database=postgres.database)
     assert int(tables) > 0
+
+
+# --- the batch grader's PostgreSQL path (workers write to it directly; no second pass) -----------
+KINDS = ("correct", "source_mul", "blank", "partly_done", "swapped", "kernel_crash", "mangled_duplicated",
+         "not_a_notebook_empty")
+PYTHON = str(Path(sys.prefix).resolve() / "bin" / "python")  # the sandbox binds the venv's real path
+
+
+def small_class(course, folder):
+    """One simulated student of each kind in KINDS, as a folder of Canvas-named files."""
+    plan = [p for p in simulate.simulated_class(course.solutions / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+            if p[0] in KINDS]
+    plan = list({kind: (kind, answers, total) for kind, answers, total in plan}.values())
+    return simulate.write_lms_download(folder, course.release / ASSIGNMENT / f"{NOTEBOOK}.ipynb", plan)
+
+
+def grader_cli(course, *args, db_url):
+    sandbox = [] if os.geteuid() == 0 else ["--no-sandbox"]
+    env = dict(os.environ, COURSE_DB_URL=db_url) if db_url else \
+        {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
+    extra = sandbox + ["--jobs", "2", "--cell-timeout", "10", "--verify-timeout", "20"] if args[0] == "grade" else []
+    return subprocess.run([PYTHON, "-m", "grader", "--course", str(course.root), *args, *extra],
+                          cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=900)
+
+
+def graded_outputs(course, assignment):
+    with open(course.grader / "reports" / assignment / "grades.csv", newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: r["student"])
+    feedback = {p.relative_to(course.feedback).as_posix(): p.read_text()
+                for p in sorted(course.feedback.glob(f"*/{assignment}/*.html"))}
+    return rows, feedback
+
+
+def test_sqlite_and_postgres_grade_a_class_alike(tmp_path, postgres, monkeypatch):  # noqa: F811
+    """The same class graded on SQLite and on PostgreSQL: the same grades.csv (scores, flags,
+    notes), the same feedback, and `nbgrader export` agrees with grades.csv."""
+    monkeypatch.delenv("COURSE_DB_URL", raising=False)
+    results = {}
+    for db in ("sqlite", "postgres"):
+        db_url = fresh_database(postgres) if db == "postgres" else None
+        env = {"COURSE_DB_URL": db_url} if db_url else {}
+        course = Course().copy_to(tmp_path / db)
+        course.nbgrader("generate_assignment", ASSIGNMENT, "--force", env=env)
+        expected = small_class(course, tmp_path / f"{db}-download")
+        collected = grader_cli(course, "collect", ASSIGNMENT, "--from", str(tmp_path / f"{db}-download"),
+                               db_url=db_url)
+        assert collected.returncode == 0, collected.stderr[-3000:]
+        graded = grader_cli(course, "grade", ASSIGNMENT, db_url=db_url)
+        assert graded.returncode == 0, graded.stderr[-3000:]
+        rows, feedback = graded_outputs(course, ASSIGNMENT)
+        out = course.root / "export.csv"
+        course.nbgrader("export", f"--to={out}", env=env)
+        exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(io.StringIO(out.read_text()))
+                    if r["assignment"] == ASSIGNMENT}
+        for row in rows:
+            if row["total"]:
+                assert exported[row["student"]] == float(row["total"]), (db, row, exported)
+        assert {r["student"]: (float(r["total"]) if r["total"] else None) for r in rows} == \
+            {s: total for s, (_, total) in expected.items()}, (db, rows)
+        results[db] = rows, feedback
+    assert results["postgres"][0] == results["sqlite"][0]
+    assert results["postgres"][1] == results["sqlite"][1]
