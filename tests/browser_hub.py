@@ -14,8 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from browser_lab import SLOW_MS, LabPage, free_port
@@ -92,15 +90,6 @@ class HubClass:
         result = subprocess.run(command, cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout)
         subprocess.run(["chown", "-R", f"{self.instructor}:{self.instructor}", str(self.course_dir)], check=True)
         return result
-
-    def get(self, path, cookies=None):
-        """(status, body) of a GET on the hub outside the browser."""
-        request = urllib.request.Request(self.url + path)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
 
     def stop(self):
         """SIGTERM to `python -m grader.hub`: it stops the hub (every server with it) and PostgreSQL."""

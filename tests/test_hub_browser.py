@@ -14,6 +14,7 @@ import csv
 import os
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -51,7 +52,7 @@ def hub():
         pytest.fail(f"{proxy} missing: `make test` installs it with npm (`make hub-proxy`; "
                     "npm comes from `make system-packages`)")
     for user in [*STUDENTS, INSTRUCTOR]:  # a run that was killed may have left its users behind
-        if shutil.which("id") and os.system(f"id -u {user} >/dev/null 2>&1") == 0:
+        if subprocess.run(["id", "-u", user], capture_output=True).returncode == 0:
             pytest.fail(f"OS user {user} exists already: remove it (userdel -r {user}) first")
     hub = HubClass(STUDENTS, INSTRUCTOR)
     try:
