@@ -7,7 +7,7 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup sandbox-tools system-packages demo bench lab lab-instructor release solutions test test-fast
+.PHONY: help setup sandbox-tools system-packages demo bench lab lab-instructor release solutions test test-fast hub hub-proxy
 .DEFAULT_GOAL := help
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fast the unit tests only (no whole-class grading, no browser): about a minute"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
 	@echo "make lab-instructor  JupyterLab with formgrader on the course"
+	@echo "make hub       (root) the course on JupyterHub for the class in grader/roster.csv"
 	@echo "make system-packages  (root) the Debian packages the tests need"
 	@echo "make release   regenerate notebooks/ from solutions/ with nbgrader"
 	@echo "make solutions re-execute the solution notebooks top to bottom"
@@ -47,9 +48,11 @@ lab: setup
 lab-instructor: setup
 	$(PY) -m grader.lab instructor
 
-# Debian packages the tests need: Chromium (browser test), bubblewrap (grading sandbox),
-# fonts-noto-cjk (Korean in figures).
-SYSTEM_PACKAGES := chromium chromium-driver bubblewrap fonts-noto-cjk
+# Debian packages the tests need: Chromium (browser tests), bubblewrap (grading sandbox),
+# PostgreSQL (the hub's gradebook), CJK fonts (the Korean text in screenshots), and node/npm for
+# JupyterHub's proxy when there is no node on the machine.
+SYSTEM_PACKAGES := chromium chromium-driver bubblewrap postgresql fonts-noto-cjk \
+  $(if $(shell command -v npm),,nodejs npm)
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -66,9 +69,27 @@ solutions: setup
 release: setup
 	@for a in $(ASSIGNMENTS); do nbgrader generate_assignment "$$a" --force --log-level=WARN || exit 1; done
 
+# JupyterHub's proxy (configurable-http-proxy, npm), into grader/hub/node_modules, not globally.
+HUB_PROXY := grader/hub/node_modules/.installed
+$(HUB_PROXY): grader/hub/package.json grader/hub/package-lock.json
+	@command -v npm >/dev/null || { echo "npm missing: run \`sudo make system-packages\`" >&2; exit 1; }
+	cd grader/hub && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+hub-proxy: $(HUB_PROXY)
+
+# The course on JupyterHub for a class (as root): users from the roster, the exchange, PostgreSQL,
+# formgrader for the instructor; prints where to log in and the passwords. Ctrl-C stops it all.
+ROSTER ?= grader/roster.csv
+INSTRUCTOR ?= instructor
+HUB_PORT ?= 8000
+HUB_ARGS ?=
+hub: setup system-packages $(HUB_PROXY)
+	@[ "$$(id -u)" = 0 ] || { echo "make hub creates a user per student: run it as root (sudo make hub)" >&2; exit 1; }
+	$(PY) -m grader.hub up --roster $(ROSTER) --instructor $(INSTRUCTOR) --port $(HUB_PORT) $(HUB_ARGS)
+
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser" tests
 
-test: setup
+test: setup $(if $(shell command -v npm),$(HUB_PROXY))
 	$(PY) -m pytest tests
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg solutions -p no:cacheprovider
