@@ -18,7 +18,7 @@ from nbgrader.api import Gradebook
 from grader import batch
 from grader.demo import simulate
 from grader.course import Course, GradeOptions
-from html_text import page_text
+from html_text import executable_parts, page_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
@@ -53,7 +53,7 @@ def attacks(course, port):
                        9, REVIEW),
         "patch_torch_checks": (buggy + "\ntorch.allclose = lambda *a, **k: True\n"
                                "torch.autograd.gradcheck = lambda *a, **k: True\n"
-                               "torch.testing.assert_close = lambda *a, **k: None", 9, REVIEW | {"possible_tampering"}),
+                               "torch.testing.assert_close = lambda *a, **k: None", 9, REVIEW),
         "patch_tensor_eq": (buggy + "\ntorch.Tensor.__eq__ = lambda *a: True\n"
                             "torch.equal = lambda *a, **k: True", 9, REVIEW),
         "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 9, {"manual_review", "possible_tampering"}),
@@ -104,12 +104,13 @@ def attacks(course, port):
         "borrow_func_vjp": ("from torch.func import vjp\n" + simulate.replace_line(correct, RIGHT_MUL, (
             "return vjp(torch.mul, x, y)[1](grad_output)")), 12, REVIEW),
         # claims success for every verification case it can find, on every descriptor it can reach
-        "forge_verification": (buggy + "\nimport gc, json, os\nfor thing in gc.get_objects():\n"
-                               "    if isinstance(thing, dict) and 'id' in thing:\n"
-                               "        line = json.dumps({'id': thing['id'], 'out': [0.0], 'grads': [[0.0]]})\n"
-                               "        for fd in range(1, 64):\n            try:\n"
-                               "                os.write(fd, (str(thing.get('tag', '')) + line + '\\n').encode())\n"
-                               "            except OSError:\n                pass", 9, REVIEW),
+        "forge_verification": (buggy + "\nimport gc, json, os\n"
+                               "found = [t for t in gc.get_objects() if isinstance(t, dict) and 'id' in t]\n"
+                               "for thing in found[:200]:\n"
+                               "    line = json.dumps({'id': thing['id'], 'out': [0.0], 'grads': [[0.0]]})\n"
+                               "    for fd in range(1, 16):\n        try:\n"
+                               "            os.write(fd, (str(thing.get('tag', '')) + line + '\\n').encode())\n"
+                               "        except OSError:\n            pass", 9, REVIEW),
         "script_outputs": (correct + "\nfrom IPython.display import HTML, SVG, Javascript, display\n"
                            f"display(HTML({SCRIPT_HTML!r}))\ndisplay(SVG({SCRIPT_SVG!r}))\n"
                            "display(Javascript('document.title = \"pwned\"'))", 12, REVIEW),
@@ -205,8 +206,9 @@ def test_script_payloads_are_inert_wherever_a_person_opens_them(hostile):
     course, _, _, _ = hostile
     graded = _outputs(course, "script_outputs")
     assert "<script" not in graded and "onerror" not in graded and "application/javascript" not in graded
-    page = (course.feedback / "script_outputs" / A / f"{NB}.html").read_text()
-    assert "<script>document.title" not in page and 'onerror="document' not in page  # raw, not escaped
+    for student in ("script_outputs", "honest_1"):
+        running = executable_parts(course.feedback / student / A / f"{NB}.html")
+        assert not [part for part in running if "pwned" in part or "src=" in part], (student, running)
 
 
 def test_nothing_outside_the_submission_was_written_and_no_connection_made(hostile):

@@ -14,8 +14,11 @@ included (nbgrader #917). ``RedactHiddenTests`` runs first in its preprocessor l
   answer cells use constructs an honest solution never needs), the page says so first, naming
   the cells, and then shows no output of any cell but the grader's own messages: an answer that
   hooked into the kernel could otherwise have smuggled hidden-test text out in any encoding.
+
+The page is nbgrader's feedback template without MathJax, so it loads no script from elsewhere.
 """
 import html
+from pathlib import Path
 
 from nbformat.v4 import new_markdown_cell, new_output
 from traitlets import Dict
@@ -89,6 +92,16 @@ class RedactHiddenTests(NbGraderPreprocessor):
                 output.data[mime] = clean(data)
 
 
+def _nbgrader_templates():
+    import nbgrader
+    return str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates")
+
+
+# nbgrader's feedback page, with MathJax (a script from a CDN) left out: templates/inert_feedback.
+PAGE = {"template_name": "inert_feedback",
+        "extra_template_basedirs": [str(Path(__file__).parent / "templates"), _nbgrader_templates()]}
+
+
 def review_text(reasons):
     """The feedback's first cell when a person will review the submission (escaped: it is Markdown)."""
     lines = "\n".join(f"- {html.escape(reason)}" for reason in reasons)
@@ -113,9 +126,10 @@ def generate(course, assignment, outcomes):
     reviews = {o.student: [*(d.describe() for d in o.disagreements),
                            *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
                for o in outcomes if o.disagreements or o.findings}
-    api = course.api(GenerateFeedback={"preprocessors": [
+    api = course.api(HTMLExporter=PAGE, GenerateFeedback={"preprocessors": [
         "grader.steps.feedback.RedactHiddenTests", "grader.steps.inert.MakeInert",
-        "nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]},
+        "nbconvert.preprocessors.coalescestreams.coalesce_streams", "nbgrader.preprocessors.GetGrades",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]},
         RedactHiddenTests={"verdicts": verdicts, "reviews": reviews})
     errors = {}
     for outcome in outcomes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")  # nbgrader's, kept for feedback
 MAX_BYTES = 64 * 2**20  # a notebook larger than this is not an answer to these exercises
 MAX_ANSWER_CHARS = 200_000  # nor is an answer cell longer than this
 DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
@@ -179,8 +180,9 @@ def repair_submission(course, assignment, student):
     folder = final.with_name(f".{assignment}.repairing")  # swapped in only once complete
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    for extra in originals.glob("timestamp.txt"):
-        shutil.copy(extra, folder)
+    for name in EXCHANGE_FILES:
+        if (originals / name).is_file():
+            shutil.copy(originals / name, folder)
     release = course.release / assignment
     for helper in release.iterdir():
         if helper.is_file() and helper.suffix != ".ipynb":
