@@ -131,7 +131,7 @@ def test_a_student_cannot_reach_another_students_submission_or_the_course(classr
         # A is told the real name (say it leaked): renaming or removing it must still fail.
         "b_submission": str(b_submission),
         "solution": str(course.solutions / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
-        "course": str(course.root), "gradebook": str(course.gradebook),
+        "course": str(course.root), "gradebook": str(course.gradebook_file),
     }
     # nbgrader creates feedback/ at the first release_feedback; make it as that would.
     feedback = exchange / COURSE_ID / "feedback"

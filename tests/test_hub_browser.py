@@ -20,7 +20,7 @@ import pytest
 
 from browser_hub import HubClass, HubPage
 from browser_lab import CHROMIUM, CHROMIUM_ARGS
-from grader import simulate
+from grader.demo import simulate
 from grader.course import REPO_ROOT
 from test_browser import answer_cells, work_through
 

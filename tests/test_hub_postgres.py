@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import simulate
+from grader.demo import simulate
 from grader.course import REPO_ROOT, Course
 from postgres_server import fresh_database, postgres  # noqa: F401 (the fixture)
 
@@ -28,7 +28,7 @@ def test_generate_autograde_and_export_on_postgres(course, postgres):  # noqa: F
     """generate_assignment writes the assignment into PostgreSQL, not SQLite; a stock autograde
     of one right submission records 12 points; `nbgrader export` reads them back."""
     course.nbgrader("generate_assignment", ASSIGNMENT, "--force")
-    assert not course.gradebook.exists(), "the gradebook went to SQLite, not to COURSE_DB_URL"
+    assert not (course.grader / "gradebook.db").exists(), "the gradebook went to SQLite, not to COURSE_DB_URL"
     course.nbgrader("db", "student", "add", "alice", "--first-name=Alice", "--last-name=Kim")
 
     answers = simulate.solution_answers(course.solutions / ASSIGNMENT / f"{NOTEBOOK}.ipynb")

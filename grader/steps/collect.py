@@ -1,6 +1,7 @@
 """Collect: submissions into grader/submitted/<student>/<assignment>/, through nbgrader.
 
-From the nbgrader exchange with ``nbgrader collect``. From an LMS download (a .zip or a folder)
+From the nbgrader exchange with ``nbgrader collect``, after setting aside any submission that its
+named student does not own (``_set_aside_forged``). From an LMS download (a .zip or a folder)
 in two stages, because the download is made of files that students named and filled:
 
 1. Our bounded reader opens the download. Each top-level entry is one **upload** (a Canvas
@@ -26,6 +27,7 @@ instructor's own errors (missing or unreadable download, bad regex) raise ``Coll
 """
 import io
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -46,6 +48,7 @@ SCHEMES = {
     "folders": r".*/(?P<student_id>[^/]+)/(?P<file_id>[^/]+)\.ipynb$",
 }
 
+MAX_EXCHANGE_ENTRIES = 1000  # files in one exchange submission before it is set aside unread
 REFUSED_ARCHIVES = (".gz", ".tgz", ".tar", ".bz2", ".xz", ".7z", ".rar", ".zst")
 PLAIN_STUDENT_ID = re.compile(r"\w[\w.@+-]{0,99}")
 PLAIN_FILE_ID = re.compile(r"\w[\w .()+-]{0,99}")
@@ -392,12 +395,49 @@ def from_lms(course, assignment, source, scheme="canvas", limits=Limits()):
                       sorted(rejected.values(), key=lambda r: r.upload))
 
 
+def _foreign(folder, uid):
+    """Why ``folder`` (an inbound submission) is not its named student's own work, or ''."""
+    entries = [folder]
+    for path in folder.rglob("*"):
+        entries.append(path)
+        if len(entries) > MAX_EXCHANGE_ENTRIES:
+            return f"more than {MAX_EXCHANGE_ENTRIES} files"
+    strangers = sorted({p.lstat().st_uid for p in entries} - {uid})
+    return f"written by uid {strangers}, not the student's ({uid})" if strangers else ""
+
+
+def _set_aside_forged(course, assignment):
+    """Move out of inbound every submission not owned by the OS user it names; [Rejection].
+
+    nbgrader's inbound is writable by every student and each submission folder is 0777, so a
+    student could write a folder in another's name, or into another's folder. Where student ids
+    are OS users (a hub), ownership tells: only folders and files the named student owns stay.
+    On one machine shared by one user nothing can be told apart, and nothing is moved.
+    """
+    inbound = course.exchange / course.course_id / "inbound"
+    aside = course.grader / "set_aside" / assignment
+    rejected = []
+    for folder in sorted(inbound.glob(f"*+{assignment}+*")) if inbound.is_dir() else []:
+        student = folder.name.split("+", 1)[0]
+        try:
+            uid = pwd.getpwnam(student).pw_uid
+        except KeyError:
+            continue
+        reason = _foreign(folder, uid) if folder.is_dir() and not folder.is_symlink() else "not a folder"
+        if reason:
+            aside.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(folder), str(aside / folder.name))
+            rejected.append(Rejection(folder.name, student, f"set aside in {aside}: {reason}"))
+    return rejected
+
+
 def from_exchange(course, assignment):
-    """Run ``nbgrader collect`` (latest submission of each student)."""
+    """Run ``nbgrader collect`` (latest submission of each student), forged submissions set aside."""
+    rejected = _set_aside_forged(course, assignment)
     result = course.nbgrader("collect", assignment, "--update", check=False)
     if result.returncode != 0:
         raise CollectError(f"nbgrader collect failed:\n{result.stderr[-2000:]}")
-    return Collection(students(course, assignment))
+    return Collection(students(course, assignment), rejected)
 
 
 def students(course, assignment):
