@@ -54,3 +54,11 @@ def test_a_submission_under_review_says_so_and_shows_no_output():
     assert "twice, line 3: imports gc <script>" in text  # escaped Markdown, shown as text
     assert "smuggled" not in text and "visible check passed" not in text
     assert "GradientMistake" in text
+
+
+def test_feedback_preprocessors_exist_and_run():
+    from traitlets.utils.importstring import import_item
+    from grader.steps.feedback import PREPROCESSORS
+    for name in PREPROCESSORS:
+        assert import_item(name)(enabled=True).enabled, name
+    assert all(import_item(name)().enabled for name in PREPROCESSORS if not name.startswith("nbconvert."))

@@ -102,6 +102,12 @@ PAGE = {"template_name": "inert_feedback",
         "extra_template_basedirs": [str(Path(__file__).parent / "templates"), _nbgrader_templates()]}
 
 
+# In order; nbconvert's own run only when enabled (CoalesceStreamsPreprocessor is, in generate).
+PREPROCESSORS = ["grader.steps.feedback.RedactHiddenTests", "grader.steps.inert.MakeInert",
+                 "nbconvert.preprocessors.CoalesceStreamsPreprocessor",
+                 "nbgrader.preprocessors.GetGrades"]
+
+
 def review_text(reasons):
     """The feedback's first cell when a person will review the submission (escaped: it is Markdown)."""
     lines = "\n".join(f"- {html.escape(reason)}" for reason in reasons)
@@ -126,11 +132,9 @@ def generate(course, assignment, outcomes):
     reviews = {o.student: [*(d.describe() for d in o.disagreements),
                            *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
                for o in outcomes if o.disagreements or o.findings}
-    api = course.api(HTMLExporter=PAGE, GenerateFeedback={"preprocessors": [
-        "grader.steps.feedback.RedactHiddenTests", "grader.steps.inert.MakeInert",
-        "nbconvert.preprocessors.coalescestreams.coalesce_streams", "nbgrader.preprocessors.GetGrades",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]},
-        RedactHiddenTests={"verdicts": verdicts, "reviews": reviews})
+    api = course.api(HTMLExporter=PAGE, GenerateFeedback={"preprocessors": PREPROCESSORS},
+                     CoalesceStreamsPreprocessor={"enabled": True},
+                     RedactHiddenTests={"verdicts": verdicts, "reviews": reviews})
     errors = {}
     for outcome in outcomes:
         result = api.generate_feedback(assignment, outcome.student, force=True)
