@@ -1,13 +1,16 @@
 """The instructor's whole loop on the simulated class: exact scores, flags, CSV, feedback."""
 import csv
+import json
 import os
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from grader import batch
 from grader.course import Course, GradeOptions
+from grader.markers import split_hidden
 from grader.demo.demo import DEMO_ASSIGNMENT, run_demo
 from html_text import page_text
 
@@ -92,11 +95,21 @@ def test_feedback_shows_visible_output_and_messages_but_no_hidden_tests(graded, 
     assert "visible check passed" in page
     assert "grad_output" in page and "GradientMistake" in page  # the hidden test's message
     assert "verified by the grader on fresh inputs: failed (wrong gradient for input 0)" in page
+    secrets = hidden_only_lines(DEMO_ASSIGNMENT, "backprop")
+    assert len(secrets) > 10
     for path in pages:
         text = page_text(path)
-        for secret in ("BEGIN HIDDEN TESTS", "check_function(Mul", "random_inputs(", "torch_apple",
-                       "values = (130.0", "upstream = torch.tensor([2.5]"):
+        for secret in ["BEGIN HIDDEN TESTS", *secrets]:
             assert secret not in text, (path, secret)
+
+
+def hidden_only_lines(assignment, notebook):
+    """Lines of the hidden tests (12 characters or more) that appear nowhere in the release."""
+    course = Course()
+    release = (course.release / assignment / f"{notebook}.ipynb").read_text()
+    solution = nbformat.read(course.solutions / assignment / f"{notebook}.ipynb", as_version=4)
+    hidden = [line.strip() for cell in solution.cells for line in split_hidden(cell.source)[1].splitlines()]
+    return sorted({line for line in hidden if len(line) >= 12 and json.dumps(line)[1:-1] not in release})
 
 
 def test_grading_again_gives_the_same_grades(graded):

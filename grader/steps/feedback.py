@@ -97,9 +97,9 @@ def _nbgrader_templates():
     return str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates")
 
 
-# nbgrader's feedback page, with MathJax (a script from a CDN) left out: templates/inert_feedback.
-PAGE = {"template_name": "inert_feedback",
-        "extra_template_basedirs": [str(Path(__file__).parent / "templates"), _nbgrader_templates()]}
+# nbgrader's feedback page (its API insists on the template named "feedback"), with our
+# templates/feedback first on the path: its mathjax.html.j2 leaves MathJax, a script from a CDN, out.
+PAGE = {"extra_template_basedirs": [str(Path(__file__).parent / "templates"), _nbgrader_templates()]}
 
 
 # In order; nbconvert's own run only when enabled (CoalesceStreamsPreprocessor is, in generate).
