@@ -144,7 +144,12 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, signum):
-        os.kill(self.pid, signum)
+        """Signal the job unless it is gone (as ``Popen.send_signal`` does)."""
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
 
     def kill(self):
         """Kill the job: its pid 1 and so everything in its PID namespace."""
