@@ -22,7 +22,8 @@ import sys
 LIBC = ctypes.CDLL(None, use_errno=True)
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
+WORK = "/tmp/work"  # where every job sees its own folder: one path, so outputs and tracebacks repeat
 
 
 def libc(name, *args):
@@ -45,7 +46,7 @@ def warm_up():
 
 
 def enter_namespaces(request):
-    """In the first child: namespaces for the job's children, and its own empty /tmp.
+    """In the first child: namespaces for the job's children, its own empty /tmp, its folder at WORK.
 
     ``unshare(CLONE_NEWPID)`` moves only the caller's children into the new PID namespace, so
     the job is the next fork. The /tmp tmpfs belongs to the job's uid and goes when it ends.
@@ -55,6 +56,9 @@ def enter_namespaces(request):
     uid = request["uid"]
     options = f"size={request['tmp_mb']}m,nr_inodes=65536,mode=0700,uid={uid},gid={uid}"
     libc("mount", b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options.encode())
+    os.mkdir(WORK, 0o700)
+    os.chown(WORK, uid, uid)
+    libc("mount", request["cwd"].encode(), WORK.encode(), None, MS_BIND | MS_REC, None)
 
 
 def become_pid_one():
@@ -74,7 +78,7 @@ def confine(request):
             f.write(str(os.getpid()))
     for name, value in request["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
-    os.chdir(request["cwd"])
+    os.chdir(WORK)
     for fd, path, mode in ((0, request.get("stdin"), os.O_RDONLY), (1, request.get("stdout"), os.O_WRONLY),
                            (2, None, os.O_WRONLY)):
         os.dup2(os.open(path or os.devnull, mode), fd)
