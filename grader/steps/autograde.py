@@ -15,21 +15,15 @@ skipped.
 import os
 import shutil
 import traceback
-import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_output
-from sqlalchemy.exc import SAWarning
-from tqdm import tqdm
 from traitlets import Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from ..course import Course
 from ..outcome import Ending
 from .execute import GradingExecute
 
@@ -80,13 +74,11 @@ def _preprocessors(executor, settings):
     }
 
 
-_worker = {}
-
-
-def _start_worker(root, settings):
-    """Pool initializer: a private gradebook copy and an nbgrader API writing executed notebooks."""
-    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
-    course = Course(root)
+def executing_api(course, options):
+    """Pass 1's nbgrader API for one worker process: ``GradingExecute``, and with SQLite a private
+    copy of the gradebook and executed notebooks written to ``Course.executed``."""
+    settings = {"timeout": options.cell_timeout or course.cell_timeout,
+                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed}
     overrides = _preprocessors(GradingExecute, settings)
     if course.is_sqlite:
         private = course.work / f"gradebook-worker-{os.getpid()}.db"
@@ -94,7 +86,12 @@ def _start_worker(root, settings):
         shutil.copy(course.gradebook_file, private)
         overrides["CourseDirectory"] = {"db_url": f"sqlite:///{private}",
                                         "autograded_directory": str(course.executed.relative_to(course.root))}
-    _worker["api"] = course.api(**overrides)
+    return course.api(**overrides)
+
+
+def output_folder(course, student, assignment):
+    """Where pass 1 leaves a student's executed files (``Course.executed`` with SQLite)."""
+    return (course.executed if course.is_sqlite else course.autograded) / student / assignment
 
 
 def _worst(endings):
@@ -104,10 +101,11 @@ def _worst(endings):
     return Ending.COMPLETED
 
 
-def _execute_one(assignment, student):
+def execute(api, assignment, student):
+    """Pass 1 for one student, with ``api`` from ``executing_api``; returns Executed."""
     GradingExecute.endings.clear()
     try:
-        result = _worker["api"].autograde(assignment, student, force=True, create=True)
+        result = api.autograde(assignment, student, force=True, create=True)
         ended = [e for (who, _), e in GradingExecute.endings.items() if who == student]
         if not result.get("success"):
             return Executed(student, None, result.get("error") or "autograde failed")
@@ -116,25 +114,15 @@ def _execute_one(assignment, student):
         return Executed(student, None, traceback.format_exc())
 
 
-def autograde(course, assignment, students, options):
-    """Grade ``students`` (ids with a repaired submission); returns {student: Executed}."""
-    settings = {"timeout": options.cell_timeout or course.cell_timeout,
-                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed}
-    results = {}
-    workers = min(options.jobs, max(1, len(students)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_start_worker, initargs=(str(course.root), settings)) as pool:
-        futures = [pool.submit(_execute_one, assignment, s) for s in students]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="autograde", unit="student"):
-            executed = future.result()
-            results[executed.student] = executed
-    shutil.rmtree(course.work, ignore_errors=True)
+def record(course, assignment, results):
+    """Pass 2: record pass 1's ``results`` ({student: Executed}) in the gradebook; returns them,
+    with any student whose recording failed turned into an error."""
+    shutil.rmtree(course.work, ignore_errors=True)  # the workers' private gradebooks
     if not course.is_sqlite:  # a server database took the workers' writes directly
         return results
-
     overrides = _preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)})
     api = course.api(**overrides)
-    for student in students:  # a student pass 1 failed is still recorded (as not executed)
+    for student in results:  # a student pass 1 failed is still recorded (as not executed)
         result = api.autograde(assignment, student, force=True, create=True)
         if not result.get("success") and not results[student].error:
             results[student] = Executed(student, None, result.get("error") or "autograde failed")

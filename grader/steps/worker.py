@@ -1,0 +1,95 @@
+"""One student's grading work in a worker process: execute (autograde's pass 1), then verify.
+
+The same ``Worker`` runs in the local process pool and on a Dask worker (``distributed.py``).
+A worker process sets itself up once, on its first student: an nbgrader API for pass 1 (with
+SQLite, on a private copy of the gradebook) and, with the sandbox on, the warm fork server, so
+that importing torch is paid once per worker process, not once per student. What it found comes
+back as data (``Graded``); the trusted side records it.
+"""
+import logging
+import threading
+import time
+import traceback
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+from sqlalchemy.exc import SAWarning
+
+from ..course import Course
+from ..sandbox.forkserver import ForkServer
+from . import autograde, verify
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One student's pass 1 and verification, and the worker's seconds for each.
+
+    files: pass 1's output folder as {path relative to the course root: bytes}; filled only
+    where the worker's disk is not the course's (Dask).
+    """
+    executed: autograde.Executed
+    verification: verify.Verification | None
+    seconds: dict
+    files: dict = field(default_factory=dict)
+
+
+class Worker:
+    """A worker process's set-up for grading one course; one student at a time."""
+
+    def __init__(self, root, options):
+        warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
+        self.course, self.options = Course(root), options
+        self.api = autograde.executing_api(self.course, options)
+        self.lock = threading.Lock()  # nbgrader's apps and GradingExecute.endings are per process
+        if options.sandboxed:
+            ForkServer.instance()  # start the warm sandbox now, once for this process
+
+    def grade(self, assignment, student, seed):
+        with self.lock:
+            started = time.monotonic()
+            executed = autograde.execute(self.api, assignment, student)
+            middle = time.monotonic()
+            verification = None
+            if not executed.error and verify.spec_for(assignment) is not None:
+                verification = verify.verify_student(self.course, assignment, student, self.options, seed)
+            return Graded(executed, verification,
+                          {"execute": middle - started, "verify": time.monotonic() - middle})
+
+
+def failed(student, started):
+    """The Graded of a student whose worker could not grade at all (a person must look)."""
+    return Graded(autograde.Executed(student, None, traceback.format_exc()), None,
+                  {"execute": time.monotonic() - started, "verify": 0.0})
+
+
+_workers = {}  # (course root, options) -> this process's Worker
+
+
+def _grade_here(root, options, assignment, student, seed):
+    started = time.monotonic()
+    try:
+        if (root, options) not in _workers:
+            _workers[(root, options)] = Worker(root, options)
+        return _workers[(root, options)].grade(assignment, student, seed)
+    except Exception:
+        return failed(student, started)
+
+
+def _quiet():
+    """As the CLI: no SQLAlchemy warnings from nbgrader 0.9.6, no per-file log from its apps."""
+    warnings.filterwarnings("ignore", category=SAWarning)
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
+
+
+def local_pool(jobs):
+    """The run's worker processes (spawned: the grader's threads and sandbox are not forked)."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_quiet)
+
+
+def grade_locally(pool, course, assignment, students, options, seed):
+    """Each student's Graded, as the pool's workers finish them."""
+    futures = [pool.submit(_grade_here, str(course.root), options, assignment, s, seed) for s in students]
+    for future in as_completed(futures):
+        yield future.result()
