@@ -43,8 +43,8 @@ class BatchResult:
 class Phases:
     """Wall seconds of each phase of a run, in order; they add up to the run's time.
 
-    Execute and verify share one task per student in the workers: their wall time is split
-    in proportion to the seconds the workers spent in each.
+    Execute, verify and record share one task per student in the workers: their wall time is
+    split in proportion to the seconds the workers spent in each.
     """
     NAMES = ("repair", "scan", "execute", "verify", "record", "feedback", "report")
 
@@ -93,17 +93,20 @@ def _check_ready(course, assignment, options):
     return students
 
 
-def _execute_and_verify(pool, course, assignment, students, options):
-    """{student: worker.Graded}: on the local pool, or on the Dask cluster of ``options.scheduler``."""
+def _execute_verify_record(pool, course, assignment, students, options):
+    """{student: worker.Graded}: executed and verified on the local pool or on the Dask cluster
+    of ``options.scheduler``, recorded in the gradebook on the local pool."""
     seed = secrets.randbits(31)  # one class, one set of fresh inputs
     if options.scheduler:
         from .steps import distributed
-        stream = distributed.grade_on_cluster(course, assignment, students, options, seed)
+        stream = worker.record_locally(pool, course, assignment,
+                                       distributed.grade_on_cluster(course, assignment, students, options, seed))
     else:
         stream = worker.grade_locally(pool, course, assignment, students, options, seed)
     results = {}
-    for graded in tqdm(stream, total=len(students), desc="execute+verify", unit="student"):
+    for graded in tqdm(stream, total=len(students), desc="grading", unit="student"):
         results.setdefault(graded.executed.student, graded)
+    autograde.clean_up(course)
     return results
 
 
@@ -134,17 +137,16 @@ def grade(course, assignment, options):
 
     by_student = {o.student: o for o in outcomes}
     with worker.local_pool(min(options.jobs, max(1, len(gradeable)))) as pool:
-        results = _execute_and_verify(pool, course, assignment, gradeable, options)
-        phases.done("execute", share={phase: sum(g.seconds[phase] for g in results.values())
-                                      for phase in ("execute", "verify")})
-        executed = autograde.record(course, assignment, {s: g.executed for s, g in results.items()})
-        for student, result in executed.items():
-            outcome = by_student[student]
+        results = _execute_verify_record(pool, course, assignment, gradeable, options)
+        phases.done("execute", share={phase: sum(g.seconds.get(phase, 0.0) for g in results.values())
+                                      for phase in ("execute", "verify", "record")})
+        for student, done in results.items():
+            outcome, result = by_student[student], done.executed
             if result.error:
                 outcome.problems.append("autograde failed: " + _last_line(result.error))
                 continue
             outcome.ending = result.ending
-            verification = results[student].verification
+            verification = done.verification
             if verification and verification.error:
                 outcome.problems.append("verification failed: " + verification.error)
             elif verification:

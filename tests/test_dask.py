@@ -38,20 +38,20 @@ VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|0x[0-9a-fA-F]+")
 
 
 def small_class(dest):
-    """A course at ``dest`` with one student of each kind in KINDS collected; {student: kind}."""
+    """A course at ``dest`` with one student of each kind in KINDS, collected."""
     course = Course().copy_to(dest)
     course.nbgrader("generate_assignment", DEMO_ASSIGNMENT, "--force")
     plan = [entry for entry in simulate.simulated_class(course.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb")
             if entry[0] in KINDS]
     plan = [next(e for e in plan if e[0] == kind) for kind in KINDS]
     files = course.root / "lms_download"
-    expected = simulate.write_lms_download(files, course.release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb", plan)
+    simulate.write_lms_download(files, course.release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb", plan)
     archive = course.root / "submissions.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in sorted(files.iterdir()):
             zf.write(path, path.name)
     collect.from_lms(course, DEMO_ASSIGNMENT, archive, "canvas")
-    return course, expected
+    return course
 
 
 class Cluster:
@@ -117,8 +117,8 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
-    course, expected = small_class(tmp_path_factory.mktemp("local") / "course")
-    return batch.grade(course, DEMO_ASSIGNMENT, OPTIONS), expected
+    course = small_class(tmp_path_factory.mktemp("local") / "course")
+    return batch.grade(course, DEMO_ASSIGNMENT, OPTIONS)
 
 
 def _copy(result, dest):
@@ -139,16 +139,15 @@ def feedback_texts(result):
 
 
 def test_the_cluster_grades_exactly_as_this_machine(local, cluster, tmp_path):
-    here, expected = local
+    here = local
     there = batch.grade(_copy(here, tmp_path / "course"), DEMO_ASSIGNMENT,
                         GradeOptions(**{**OPTIONS.__dict__, "scheduler": cluster.address}))
-    assert {r["student"]: r["total"] for r in here.rows} == {s: t for s, (_, t) in expected.items()}
     assert csv_rows(there) == csv_rows(here)
     assert feedback_texts(here) and feedback_texts(there) == feedback_texts(here)
 
 
 def test_a_worker_killed_mid_run_loses_no_student(local, cluster, tmp_path):
-    here, _ = local
+    here = local
     course = _copy(here, tmp_path / "course")
     options = GradeOptions(**{**OPTIONS.__dict__, "scheduler": cluster.address})
     outcome = {}

@@ -1,20 +1,24 @@
 """Autograde many students in parallel with stock nbgrader, keeping one consistent gradebook.
 
 SQLite takes one writer at a time, and nbgrader's autograde writes to the gradebook as it goes.
-So grading runs in two passes, both through nbgrader's own ``Autograde`` converter:
+So grading runs in two passes per student, both through nbgrader's own ``Autograde`` converter,
+both in the worker processes (``worker.py``):
 
-1. **execute** (parallel): each worker process grades its students against a private copy of the
+1. **execute**: each worker process grades its students against a private copy of the
    gradebook, with ``GradingExecute``; the executed notebooks land in ``Course.executed``.
-2. **record** (serial): the main process autogrades each student again against the real
+2. **record**: right after, the same worker autogrades the student again against the real
    gradebook, with ``ReplayExecuted`` in place of the executor: it copies the outputs of pass 1
-   instead of running anything, and nbgrader's ``SaveAutoGrades`` records the scores.
+   instead of running anything, and nbgrader's ``SaveAutoGrades`` records the scores. A lock
+   keeps one writer at a time; the other workers go on executing meanwhile.
 
 With a server database (PostgreSQL on a hub) the workers write to it directly and pass 2 is
 skipped.
 """
+import fcntl
 import os
 import shutil
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +86,8 @@ def executing_api(course, options):
     overrides = _preprocessors(GradingExecute, settings)
     if course.is_sqlite:
         private = course.work / f"gradebook-worker-{os.getpid()}.db"
-        private.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(course.gradebook_file, private)
+        with _gradebook_lock(course):  # not while another worker records
+            shutil.copy(course.gradebook_file, private)
         overrides["CourseDirectory"] = {"db_url": f"sqlite:///{private}",
                                         "autograded_directory": str(course.executed.relative_to(course.root))}
     return course.api(**overrides)
@@ -114,16 +118,35 @@ def execute(api, assignment, student):
         return Executed(student, None, traceback.format_exc())
 
 
-def record(course, assignment, results):
-    """Pass 2: record pass 1's ``results`` ({student: Executed}) in the gradebook; returns them,
-    with any student whose recording failed turned into an error."""
-    shutil.rmtree(course.work, ignore_errors=True)  # the workers' private gradebooks
-    if not course.is_sqlite:  # a server database took the workers' writes directly
-        return results
-    overrides = _preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)})
-    api = course.api(**overrides)
-    for student in results:  # a student pass 1 failed is still recorded (as not executed)
-        result = api.autograde(assignment, student, force=True, create=True)
-        if not result.get("success") and not results[student].error:
-            results[student] = Executed(student, None, result.get("error") or "autograde failed")
-    return results
+@contextmanager
+def _gradebook_lock(course):
+    """One writer at a time on the SQLite gradebook, across the run's processes."""
+    course.work.mkdir(parents=True, exist_ok=True)
+    with open(course.work / "gradebook.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def recording_api(course):
+    """Pass 2's nbgrader API: ``ReplayExecuted`` on the course's own gradebook."""
+    return course.api(**_preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)}))
+
+
+def record(api, course, assignment, executed):
+    """Pass 2 for one student, with ``api`` from ``recording_api``; returns Executed.
+
+    A student pass 1 failed is still recorded (as not executed); a failure to record becomes
+    the student's error. With a server database the workers wrote to it directly.
+    """
+    if not course.is_sqlite:
+        return executed
+    with _gradebook_lock(course):
+        result = api.autograde(assignment, executed.student, force=True, create=True)
+    if not result.get("success") and not executed.error:
+        return Executed(executed.student, None, result.get("error") or "autograde failed")
+    return executed
+
+
+def clean_up(course):
+    """Remove the workers' private gradebooks and the lock, once every worker is done."""
+    shutil.rmtree(course.work, ignore_errors=True)

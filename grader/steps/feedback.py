@@ -18,6 +18,8 @@ included (nbgrader #917). ``RedactHiddenTests`` runs first in its preprocessor l
 import html
 from concurrent.futures import as_completed
 
+from jinja2 import BytecodeCache
+from nbconvert import HTMLExporter
 from nbformat.v4 import new_markdown_cell, new_output
 from traitlets import Dict
 
@@ -110,9 +112,36 @@ PREPROCESSORS = ["grader.steps.feedback.RedactHiddenTests", "nbgrader.preprocess
                  "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
 
 
+class _KeptBytecode(BytecodeCache):
+    """Compiled Jinja templates, kept for the life of the process (keyed by template and source)."""
+
+    store = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's HTML exporter, compiling its templates once per process, not once per student.
+
+    nbgrader builds a new exporter for every feedback page, and compiling the templates again
+    cost more than rendering the page. The page is the same: only compiled code is reused.
+    """
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _KeptBytecode()
+        return environment
+
+
 def _generate_one(root, assignment, student, verdicts, reviews):
     """One student's feedback in a pool worker (nbgrader's API of its own); '' or the error."""
-    api = Course(root).api(GenerateFeedback={"preprocessors": PREPROCESSORS},
+    api = Course(root).api(GenerateFeedback={"preprocessors": PREPROCESSORS,
+                                             "exporter_class": "grader.steps.feedback.FeedbackExporter"},
                            RedactHiddenTests={"verdicts": {student: verdicts}, "reviews": reviews})
     result = api.generate_feedback(assignment, student, force=True)
     return "" if result.get("success") else result.get("error") or "feedback failed"

@@ -1,10 +1,12 @@
-"""One student's grading work in a worker process: execute (autograde's pass 1), then verify.
+"""One student's grading work in a worker process: execute (autograde's pass 1), verify, record.
 
-The same ``Worker`` runs in the local process pool and on a Dask worker (``distributed.py``).
-A worker process sets itself up once, on its first student: an nbgrader API for pass 1 (with
-SQLite, on a private copy of the gradebook) and, with the sandbox on, the warm fork server, so
-that importing torch is paid once per worker process, not once per student. What it found comes
-back as data (``Graded``); the trusted side records it.
+The same ``Worker`` executes and verifies in the local process pool and on a Dask worker
+(``distributed.py``). A worker process sets itself up once, on its first student: an nbgrader
+API for pass 1 (with SQLite, on a private copy of the gradebook) and, with the sandbox on, the
+warm fork server, so that importing torch is paid once per worker process, not once per
+student. Recording (pass 2) happens on this machine's pool: in the same task when the student
+was executed here, in a task of its own when a Dask worker executed it. What a task found
+comes back as data (``Graded``).
 """
 import logging
 import threading
@@ -12,7 +14,7 @@ import time
 import traceback
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 
 from sqlalchemy.exc import SAWarning
@@ -24,7 +26,7 @@ from . import autograde, verify
 
 @dataclass(frozen=True)
 class Graded:
-    """One student's pass 1 and verification, and the worker's seconds for each.
+    """One student's pass 1 (recorded or not) and verification, and the seconds each part took.
 
     files: pass 1's output folder as {path relative to the course root: bytes}; filled only
     where the worker's disk is not the course's (Dask).
@@ -61,20 +63,42 @@ class Worker:
 def failed(student, started):
     """The Graded of a student whose worker could not grade at all (a person must look)."""
     return Graded(autograde.Executed(student, None, traceback.format_exc()), None,
-                  {"execute": time.monotonic() - started, "verify": 0.0})
+                  {"execute": time.monotonic() - started})
 
 
-_workers = {}  # (course root, options) -> this process's Worker
+_workers = {}    # (course root, options) -> this process's Worker
+_recorders = {}  # course root -> (Course, this process's nbgrader API for pass 2)
+
+
+def _record(root, assignment, graded):
+    started = time.monotonic()
+    if root not in _recorders:
+        course = Course(root)
+        _recorders[root] = course, autograde.recording_api(course)
+    course, api = _recorders[root]
+    executed = autograde.record(api, course, assignment, graded.executed)
+    return replace(graded, executed=executed,
+                   seconds={**graded.seconds, "record": time.monotonic() - started})
 
 
 def _grade_here(root, options, assignment, student, seed):
+    """Pool task: execute, verify and record one student of the course at ``root``."""
     started = time.monotonic()
     try:
         if (root, options) not in _workers:
             _workers[(root, options)] = Worker(root, options)
-        return _workers[(root, options)].grade(assignment, student, seed)
+        return _record(root, assignment, _workers[(root, options)].grade(assignment, student, seed))
     except Exception:
         return failed(student, started)
+
+
+def _record_here(root, assignment, graded):
+    """Pool task: record one student executed elsewhere."""
+    started = time.monotonic()
+    try:
+        return _record(root, assignment, graded)
+    except Exception:
+        return replace(failed(graded.executed.student, started), verification=graded.verification)
 
 
 def _quiet():
@@ -89,7 +113,14 @@ def local_pool(jobs):
 
 
 def grade_locally(pool, course, assignment, students, options, seed):
-    """Each student's Graded, as the pool's workers finish them."""
+    """Each student's Graded (recorded), as the pool's workers finish them."""
     futures = [pool.submit(_grade_here, str(course.root), options, assignment, s, seed) for s in students]
+    for future in as_completed(futures):
+        yield future.result()
+
+
+def record_locally(pool, course, assignment, stream):
+    """Each Graded of ``stream`` (executed elsewhere) recorded on the pool, as they finish."""
+    futures = [pool.submit(_record_here, str(course.root), assignment, graded) for graded in stream]
     for future in as_completed(futures):
         yield future.result()
