@@ -43,10 +43,11 @@ class BatchResult:
 class Phases:
     """Wall seconds of each phase of a run, in order; they add up to the run's time.
 
-    Execute, verify and record share one task per student in the workers: their wall time is
-    split in proportion to the seconds the workers spent in each.
+    Start-up is the worker processes' (spawning, imports, the warm sandbox) and their shutting
+    down. Start-up, execute, verify and record share the pool's tasks: their wall time is split
+    in proportion to the seconds the workers spent in each.
     """
-    NAMES = ("repair", "scan", "execute", "verify", "record", "feedback", "report")
+    NAMES = ("start-up", "repair", "scan", "execute", "verify", "record", "feedback", "report")
 
     def __init__(self):
         self.seconds = {}
@@ -139,7 +140,7 @@ def grade(course, assignment, options):
     with worker.local_pool(min(options.jobs, max(1, len(gradeable)))) as pool:
         results = _execute_verify_record(pool, course, assignment, gradeable, options)
         phases.done("execute", share={phase: sum(g.seconds.get(phase, 0.0) for g in results.values())
-                                      for phase in ("execute", "verify", "record")})
+                                      for phase in ("start-up", "execute", "verify", "record")})
         for student, done in results.items():
             outcome, result = by_student[student], done.executed
             if result.error:
@@ -159,6 +160,7 @@ def grade(course, assignment, options):
         for student, error in feedback.generate(course, assignment, graded, pool).items():
             by_student[student].problems.append("feedback failed: " + _last_line(error))
         phases.done("feedback")
+    phases.done("start-up")  # the workers ending
 
     out = course.reports / assignment
     out.mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,12 @@ def fresh_copy(course, dest):
     return dest
 
 
+def _phase_seconds(timings, seconds, phase):
+    """A phase's seconds; start-up also takes what the run spent outside ``batch.grade``."""
+    extra = seconds - sum(timings.values()) if phase == "start-up" else 0.0
+    return timings.get(phase, 0.0) + extra
+
+
 def _mb(value):
     return f"{value / 2**20:.0f}"
 
@@ -149,7 +155,7 @@ def main(argv=None):
           "summed RSS beside it (shared pages counted once per process)")
     phases = batch.Phases.NAMES
     header = (f"{'run':<30}{'subs':>5}{'seconds':>9}{'subs/min':>9}  "
-              + "".join(f"{p:>9}" for p in ("start-up", *phases)) + f"{'PSS MB':>8}{'ΣRSS MB':>9}")
+              + "".join(f"{p:>9}" for p in phases) + f"{'PSS MB':>8}{'ΣRSS MB':>9}")
     print("\nseconds per submission by phase:")
     print(header)
     stock_rate = None
@@ -161,7 +167,7 @@ def main(argv=None):
             stock_rate = 60 * students / seconds
             note = "" if code == 0 else f"  (exit code {code})"
             print(f"{'stock nbgrader autograde':<30}{students:>5}{seconds:9.1f}{stock_rate:9.1f}  "
-                  + "".join(f"{'':>9}" for _ in range(len(phases) + 1)) + f"{_mb(pss):>8}{_mb(rss):>9}{note}", flush=True)
+                  + "".join(f"{'':>9}" for _ in phases) + f"{_mb(pss):>8}{_mb(rss):>9}{note}", flush=True)
         for jobs in args.jobs:
             options = GradeOptions(jobs=jobs, cell_timeout=args.cell_timeout, verify_timeout=args.cell_timeout)
             root = fresh_copy(course, os.path.join(args.dest, f"run-{size}-{jobs}"))
@@ -169,12 +175,11 @@ def main(argv=None):
             rate = 60 * students / seconds
             ratio = f"  {rate / stock_rate:.2f}x stock" if stock_rate and size == 32 else ""
             print(f"{f'grader, {jobs} job' + ('s' if jobs > 1 else ''):<30}{students:>5}{seconds:9.1f}"
-                  f"{rate:9.1f}  " + f"{(seconds - sum(timings.values())) / students:9.3f}"
-                  + "".join(f"{timings.get(p, 0.0) / students:9.3f}" for p in phases)
+                  f"{rate:9.1f}  " + "".join(f"{_phase_seconds(timings, seconds, p) / students:9.3f}" for p in phases)
                   + f"{_mb(pss):>8}{_mb(rss):>9}{ratio}", flush=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("seconds per submission in a phase = the phase's wall time / submissions; start-up is the "
-          "rest of the wall time (starting the grading process, imports, checking the sandbox)")
+    print("seconds per submission in a phase = the phase's wall time / submissions; start-up: starting "
+          "the grading process, checking the sandbox, starting and stopping the workers")
 
 
 if __name__ == "__main__":

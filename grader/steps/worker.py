@@ -87,7 +87,9 @@ def _grade_here(root, options, assignment, student, seed):
     try:
         if (root, options) not in _workers:
             _workers[(root, options)] = Worker(root, options)
-        return _record(root, assignment, _workers[(root, options)].grade(assignment, student, seed))
+        set_up = time.monotonic() - started
+        graded = _record(root, assignment, _workers[(root, options)].grade(assignment, student, seed))
+        return replace(graded, seconds={**graded.seconds, "start-up": set_up})
     except Exception:
         return failed(student, started)
 
