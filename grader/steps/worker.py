@@ -21,7 +21,7 @@ from sqlalchemy.exc import SAWarning
 
 from ..course import Course
 from ..sandbox.forkserver import ForkServer
-from . import autograde, verify
+from . import autograde
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Graded:
     where the worker's disk is not the course's (Dask).
     """
     executed: autograde.Executed
-    verification: verify.Verification | None
+    verification: "verify.Verification | None"
     seconds: dict
     files: dict = field(default_factory=dict)
 
@@ -41,6 +41,8 @@ class Worker:
     """A worker process's set-up for grading one course; one student at a time."""
 
     def __init__(self, root, options):
+        from . import verify  # torch: in the workers only; the main process never needs it
+        self.verify = verify
         warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
         self.course, self.options = Course(root), options
         self.api = autograde.executing_api(self.course, options)
@@ -54,8 +56,8 @@ class Worker:
             executed = autograde.execute(self.api, assignment, student)
             middle = time.monotonic()
             verification = None
-            if not executed.error and verify.spec_for(assignment) is not None:
-                verification = verify.verify_student(self.course, assignment, student, self.options, seed)
+            if not executed.error and self.verify.spec_for(assignment) is not None:
+                verification = self.verify.verify_student(self.course, assignment, student, self.options, seed)
             return Graded(executed, verification,
                           {"execute": middle - started, "verify": time.monotonic() - middle})
 
