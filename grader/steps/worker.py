@@ -124,7 +124,9 @@ def grade_locally(pool, course, assignment, students, options, seed):
 
 
 def record_locally(pool, course, assignment, stream):
-    """Each Graded of ``stream`` (executed elsewhere) recorded on the pool, as they finish."""
-    futures = [pool.submit(_record_here, str(course.root), assignment, graded) for graded in stream]
+    """Each Graded of ``stream`` (executed elsewhere, its files already written here) recorded on
+    the pool, as they finish."""
+    futures = [pool.submit(_record_here, str(course.root), assignment, replace(graded, files={}))
+               for graded in stream]
     for future in as_completed(futures):
         yield future.result()
