@@ -36,7 +36,9 @@ START_SECONDS = 120  # the scheduler and the workers (importing torch under load
 RUN_SECONDS = 600
 # What differs between two runs of the same class and is not a grade: sandbox job folders (in
 # tracebacks), memory addresses, and execution counts (a kernel that dies in a cell may or may
-# not have announced the cell's count first: a race, whichever machine runs it).
+# not have announced the cell's count first: a race, whichever machine runs it). Blank lines
+# differ too (printed lines arrive in one stream output or several, each its own block), so
+# pages are compared line by line without the blank ones.
 VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
 
 
@@ -137,7 +139,8 @@ def csv_rows(result):
 
 
 def feedback_texts(result):
-    return {str(path.relative_to(result.feedback)): VOLATILE.sub("#", page_text(path))
+    return {str(path.relative_to(result.feedback)):
+            "\n".join(line for line in VOLATILE.sub("#", page_text(path)).splitlines() if line.strip())
             for path in sorted(result.feedback.glob(f"*/{DEMO_ASSIGNMENT}/*.html"))}
 
 
