@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 # nbgrader runs `alembic` from PATH when it creates the gradebook.
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup sandbox-tools system-packages demo bench lab lab-instructor release solutions test test-fast hub hub-proxy
@@ -12,7 +12,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 help:
 	@echo "make demo      grade a simulated class end to end (creates .venv if needed)"
-	@echo "make bench     this grader against stock nbgrader autograde, same class"
+	@echo "make bench     cost per submission for classes of 32 and 128, 1 and 2 jobs, against stock nbgrader"
+	@echo "               (BENCH_ARGS=--large adds 512)"
 	@echo "make test      run every check: notebooks replay, release current, grading"
 	@echo "make test-fast the unit tests only (no whole-class grading, no browser): about a minute"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
@@ -40,7 +41,7 @@ demo: setup
 	$(PY) -m grader demo --cell-timeout 10 --verify-timeout 10
 
 bench: setup
-	$(PY) -m grader.demo.bench
+	$(PY) -m grader.demo.bench $(BENCH_ARGS)
 
 lab: setup
 	$(PY) -m grader.lab student $(if $(STUDENT),--student $(STUDENT))
@@ -90,6 +91,8 @@ hub: setup system-packages $(HUB_PROXY)
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser" tests
 
+# Test files run in parallel, each whole in one process (its fixtures are graded once); the
+# slow ones start first (tests/conftest.py).
 test: setup $(if $(shell command -v npm),$(HUB_PROXY))
-	$(PY) -m pytest tests
-	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg solutions -p no:cacheprovider
+	$(PY) -m pytest -n auto --dist loadfile tests
+	$(PY) -m pytest -n auto --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg solutions -p no:cacheprovider

@@ -4,16 +4,19 @@ Each step is a module of ``grader/steps/`` and fills its own field of each stude
 ``StudentOutcome``. A step that fails for one student costs that student only: the failure
 becomes a problem (manual review) on their outcome, and the run goes on to a complete CSV.
 """
+import importlib.util
 import logging
+import secrets
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tqdm import tqdm
 
 from .outcome import StudentOutcome
 from .sandbox import launcher
-from .steps import autograde, collect, feedback, repair, report, scan, score, verify
+from .steps import autograde, collect, feedback, repair, report, scan, score, worker
 
 log = logging.getLogger("grader")
 
@@ -30,11 +33,37 @@ class BatchResult:
     csv: Path
     figures: list
     feedback: Path
+    timings: dict = field(default_factory=dict)  # phase -> wall seconds (``Phases``)
 
     @property
     def manual_review(self):
         """{student: why} for the students a person must look at."""
         return {r["student"]: r["notes"] for r in self.rows if r["total"] is None}
+
+
+class Phases:
+    """Wall seconds of each phase of a run, in order; they add up to the run's time.
+
+    Start-up is the worker processes' (spawning, imports, the warm sandbox) and their shutting
+    down. Start-up, execute, verify and record share the pool's tasks: their wall time is split
+    in proportion to the seconds the workers spent in each.
+    """
+    NAMES = ("start-up", "repair", "scan", "execute", "verify", "record", "feedback", "report")
+
+    def __init__(self):
+        self.seconds = {}
+        self._last = time.monotonic()
+
+    def done(self, phase, share=None):
+        """End ``phase`` now; ``share``: {phase: worker seconds} to split its time by."""
+        now, share = time.monotonic(), share or {phase: 1.0}
+        total = sum(share.values()) or 1.0
+        for name, part in share.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + (now - self._last) * part / total
+        self._last = now
+
+    def line(self):
+        return ", ".join(f"{name} {self.seconds.get(name, 0.0):.1f} s" for name in self.NAMES)
 
 
 def _last_line(error):
@@ -66,10 +95,27 @@ def _check_ready(course, assignment, options):
     return students
 
 
+def _execute_verify_record(pool, course, assignment, students, options):
+    """{student: worker.Graded}: executed and verified on the local pool or on the Dask cluster
+    of ``options.scheduler``, recorded in the gradebook on the local pool."""
+    seed = secrets.randbits(31)  # one class, one set of fresh inputs
+    if options.scheduler:
+        from .steps import distributed
+        stream = worker.record_locally(pool, course, assignment,
+                                       distributed.grade_on_cluster(course, assignment, students, options, seed))
+    else:
+        stream = worker.grade_locally(pool, course, assignment, students, options, seed)
+    results = {}
+    for graded in tqdm(stream, total=len(students), desc="grading", unit="student"):
+        results.setdefault(graded.executed.student, graded)
+    autograde.clean_up(course)
+    return results
+
+
 def grade(course, assignment, options):
     """Grade every collected submission of ``assignment``; returns the BatchResult."""
     outcomes = [StudentOutcome(s) for s in _check_ready(course, assignment, options)]
-
+    phases = Phases()
     repaired = set()
 
     def repair_one(outcome):
@@ -80,41 +126,42 @@ def grade(course, assignment, options):
     _each_student("repair", outcomes, repair_one)
     gradeable = [o.student for o in outcomes if o.student in repaired
                  and any(course.submission(o.student, assignment).glob("*.ipynb"))]
+    phases.done("repair")
 
     def scan_one(outcome):
         for path in sorted(course.submission(outcome.student, assignment).glob("*.ipynb")):
             outcome.findings += scan.scan_notebook(path)
     _each_student("scan", [o for o in outcomes if o.student in gradeable], scan_one)
-    log.info("grading %d of %d submissions of %s (sandbox %s)", len(gradeable), len(outcomes),
-             assignment, "on" if options.sandboxed else "OFF")
+    phases.done("scan")
+    log.info("grading %d of %d submissions of %s (sandbox %s%s)", len(gradeable), len(outcomes),
+             assignment, "on" if options.sandboxed else "OFF",
+             f", on the cluster at {options.scheduler}" if options.scheduler else "")
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=1) as background:  # verification needs only the answers
-        verifying = background.submit(verify.verify_students, course, assignment, gradeable, options)
-        executed = autograde.autograde(course, assignment, gradeable, options)
-        autograded = time.monotonic()
-        verdicts = verifying.result()
     by_student = {o.student: o for o in outcomes}
-    for student, result in executed.items():
-        outcome = by_student[student]
-        if result.error:
-            outcome.problems.append("autograde failed: " + _last_line(result.error))
-            continue
-        outcome.ending = result.ending
-        verification = verdicts.get(student)
-        if verification and verification.error:
-            outcome.problems.append("verification failed: " + verification.error)
-        elif verification:
-            outcome.verdicts = verification.verdicts
-    graded = [o for o in outcomes if o.gradeable]
-    _each_student("score", graded, lambda o: score.record_verified(course, assignment, [o]))
-    verified = time.monotonic()
-    if verify.spec_for(assignment) is None:
-        log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)
-    for student, error in feedback.generate(course, assignment, graded).items():
-        by_student[student].problems.append("feedback failed: " + _last_line(error))
-    log.info("time: autograde %.0f s, verification (alongside) finished %.0f s later, feedback %.0f s",
-             autograded - started, verified - autograded, time.monotonic() - verified)
+    with worker.local_pool(min(options.jobs, max(1, len(gradeable)))) as pool:
+        results = _execute_verify_record(pool, course, assignment, gradeable, options)
+        phases.done("execute", share={phase: sum(g.seconds.get(phase, 0.0) for g in results.values())
+                                      for phase in ("start-up", "execute", "verify", "record")})
+        for student, done in results.items():
+            outcome, result = by_student[student], done.executed
+            if result.error:
+                outcome.problems.append("autograde failed: " + _last_line(result.error))
+                continue
+            outcome.ending = result.ending
+            verification = done.verification
+            if verification and verification.error:
+                outcome.problems.append("verification failed: " + verification.error)
+            elif verification:
+                outcome.verdicts = verification.verdicts
+        graded = [o for o in outcomes if o.gradeable]
+        _each_student("score", graded, lambda o: score.record_verified(course, assignment, [o]))
+        phases.done("record")
+        if importlib.util.find_spec(f"grader.specs.{assignment}") is None:  # found, not imported (torch)
+            log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)
+        for student, error in feedback.generate(course, assignment, graded, pool).items():
+            by_student[student].problems.append("feedback failed: " + _last_line(error))
+        phases.done("feedback")
+    phases.done("start-up")  # the workers ending
 
     out = course.reports / assignment
     out.mkdir(parents=True, exist_ok=True)
@@ -122,11 +169,13 @@ def grade(course, assignment, options):
     csv_path = out / "grades.csv"
     report.write_csv(csv_path, tests, rows)
     figures = report.draw_figures(out, tests, rows)
-    result = BatchResult(outcomes, rows, tests, csv_path, figures, course.feedback)
+    phases.done("report")
+    result = BatchResult(outcomes, rows, tests, csv_path, figures, course.feedback, phases.seconds)
     log.info("%s", report.summary(tests, rows))
     if result.manual_review:
         log.info("\nneeds manual review / 직접 확인 필요:\n%s",
                  "\n".join(f"  {student}: {why}" for student, why in result.manual_review.items()))
-    log.info("\ngrades:   %s\nfigures:  %s\nfeedback: %s/<student>/%s/", csv_path,
+    log.info("\ntime: %s", phases.line())
+    log.info("grades:   %s\nfigures:  %s\nfeedback: %s/<student>/%s/", csv_path,
              ", ".join(str(f) for f in figures), course.feedback, assignment)
     return result

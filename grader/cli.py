@@ -23,12 +23,15 @@ def _grade_args(parser):
                         help="seconds for re-checking one student's gradients outside the notebook")
     parser.add_argument("--no-sandbox", dest="sandboxed", action="store_false",
                         help="run student code without bubblewrap (only for code you trust)")
+    parser.add_argument("--scheduler", default=DEFAULTS.scheduler,
+                        help="a Dask scheduler (tcp://host:8786): its workers execute and verify; "
+                             "this machine keeps the gradebook, feedback and report")
 
 
 def _options(args):
     return GradeOptions(jobs=max(1, args.jobs), cell_timeout=args.cell_timeout,
                         notebook_timeout=args.notebook_timeout, verify_timeout=args.verify_timeout,
-                        sandboxed=args.sandboxed)
+                        sandboxed=args.sandboxed, scheduler=args.scheduler)
 
 
 def parser():
@@ -50,7 +53,7 @@ def parser():
     _grade_args(p)
 
     p = commands.add_parser("demo", help="simulate a class and grade it end to end")
-    p.add_argument("--dest", default=None, help="demo course folder (default grader/demo)")
+    p.add_argument("--dest", default=None, help="demo course folder (default grader/demo-class)")
     _grade_args(p)
     return top
 

@@ -24,13 +24,16 @@ SQLITE_PREFIX = "sqlite:///"
 class GradeOptions:
     """How a grading run behaves: shared by the CLI, the batch, the demo and the benchmark.
 
-    cell_timeout None means the course's ``Execute.timeout`` (what stock nbgrader uses).
+    cell_timeout None means the course's ``Execute.timeout`` (what stock nbgrader uses);
+    scheduler None grades on this machine, else the address of a Dask scheduler
+    (``tcp://host:8786``) whose workers execute and verify (``grader/steps/distributed.py``).
     """
     jobs: int = os.cpu_count() or 1
     cell_timeout: int | None = None
     notebook_timeout: int = 300
     verify_timeout: int = 30
     sandboxed: bool = True
+    scheduler: str | None = None
 
 
 class Course:

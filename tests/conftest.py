@@ -1,4 +1,9 @@
-"""Shared fixtures: a private copy of the course, so tests never touch the repo's gradebook."""
+"""Shared fixtures: a private copy of the course, so tests never touch the repo's gradebook.
+
+``make test`` runs test files in parallel (pytest-xdist, ``--dist loadfile``: a file's tests
+and its module fixtures stay in one process). Files are handed out in collection order, so the
+slow ones (whole classes graded, browsers) are collected first and the quick ones fill the gaps.
+"""
 import pytest
 
 from grader.course import Course
@@ -11,3 +16,7 @@ def released_course(tmp_path_factory):
     for assignment in course.assignments():
         course.nbgrader("generate_assignment", assignment, "--force")
     return course
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: files stay whole

@@ -136,8 +136,8 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         for student, given in ((RIGHT, correct), (MUL_BUG, source_mul), (RESUBMITS, source_mul)):
             page = pages[student] = page_of(student)
             page.login()
-            errors = work_through(page, hub.home(student), given)
-            assert (errors == []) == (given is correct), errors
+            # the source notebook's Mul passes every visible check, as it did in the source
+            assert work_through(page, hub.home(student), given) == []
             submitted = page.submit(ASSIGNMENT)
             page.screenshot("submitted")
             assert len(submitted) == 1, submitted

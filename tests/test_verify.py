@@ -317,7 +317,8 @@ def test_one_students_sabotage_costs_only_that_student(tmp_path):
     (folders["broken"] / "backprop.ipynb").write_text("[" * 100_000)
     course = SimpleNamespace(submission=lambda student, assignment: folders[student], release=COURSE.release)
     options = SimpleNamespace(verify_timeout=20, sandboxed=True, jobs=2)
-    got = verify.verify_students(course, "a1_backprop", sorted(folders), options, seed=3)
+    got = {student: verify.verify_student(course, "a1_backprop", student, options, seed=3)
+           for student in sorted(folders)}
     assert got["honest"] == verify.Verification({g: verify.Verdict(True, "") for g in A1_GRADES})
     assert got["flood"].verdicts == {g: verify.Verdict(False, ATTACKS["flood"][1]) for g in A1_GRADES}
     assert got["broken"].verdicts == {} and got["broken"].error

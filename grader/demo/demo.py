@@ -12,12 +12,13 @@ log = logging.getLogger("grader")
 DEMO_ASSIGNMENT, DEMO_NOTEBOOK = "a1_backprop", "backprop"
 
 
-def build_demo_course(course, dest):
-    """A fresh course copy at ``dest`` with the release generated and a Canvas zip of the class."""
+def build_demo_course(course, dest, size=None):
+    """A fresh course copy at ``dest`` with the release generated and a Canvas zip of the class
+    (the simulated class of 32, or ``size`` students repeating it)."""
     shutil.rmtree(dest, ignore_errors=True)
     demo = course.copy_to(dest)
     demo.nbgrader("generate_assignment", DEMO_ASSIGNMENT, "--force")
-    plan = simulate.simulated_class(demo.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb")
+    plan = simulate.simulated_class(demo.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb", size)
     files = demo.root / "lms_download"
     expected = simulate.write_lms_download(
         files, demo.release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb", plan)
@@ -30,8 +31,8 @@ def build_demo_course(course, dest):
 
 
 def run_demo(course, dest, options):
-    """Build the demo course at ``dest`` (default grader/demo), collect, grade; (result, expected)."""
-    demo, archive, expected = build_demo_course(course, dest or course.grader / "demo")
+    """Build the demo course at ``dest`` (default grader/demo-class), collect, grade; (result, expected)."""
+    demo, archive, expected = build_demo_course(course, dest or course.grader / "demo-class")
     log.info("simulated class: %d students, Canvas-style zip %s", len(expected), archive)
     collected = collect.from_lms(demo, DEMO_ASSIGNMENT, archive, "canvas")
     log.info("collected %d submissions with nbgrader zip_collect", len(collected.students))

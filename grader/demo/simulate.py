@@ -80,8 +80,11 @@ RAW_FILES = {"invalid_json": b'{"cells": [ {"cell_type": "code", ', "empty": b""
              "binary": bytes(range(256)) * 8}
 
 
-def simulated_class(solution_path):
+def simulated_class(solution_path, size=None):
     """[(kind, answers or raw bytes, expected total or None for manual review)].
+
+    The plan is the 32 students below; ``size`` repeats it (or cuts it) to that many students,
+    each with an id of their own (``write_lms_download`` numbers them).
 
     Totals are for the first assignment (12 points: square 2, add 2, mul 3, apple 2, fruit 3); the
     graph exercises are graded with reference Mul and Add nodes, so a wrong Mul costs only Mul.
@@ -104,7 +107,8 @@ def simulated_class(solution_path):
                "stripped": 12, "kernel": 12, "nbformat3": 12, "renamed": 12}
     plan += [(f"mangled_{how}", (correct, how), total) for how, total in mangled.items()]
     plan += [(f"not_a_notebook_{how}", raw, None) for how, raw in RAW_FILES.items()]
-    return plan
+    size = size or len(plan)
+    return (plan * -(-size // len(plan)))[:size]
 
 
 def write_lms_download(folder, release_path, plan):

@@ -1,35 +1,33 @@
 """Autograde many students in parallel with stock nbgrader, keeping one consistent gradebook.
 
 SQLite takes one writer at a time, and nbgrader's autograde writes to the gradebook as it goes.
-So grading runs in two passes, both through nbgrader's own ``Autograde`` converter:
+So grading runs in two passes per student, both through nbgrader's own ``Autograde`` converter,
+both in the worker processes (``worker.py``):
 
-1. **execute** (parallel): each worker process grades its students against a private copy of the
+1. **execute**: each worker process grades its students against a private copy of the
    gradebook, with ``GradingExecute``; the executed notebooks land in ``Course.executed``.
-2. **record** (serial): the main process autogrades each student again against the real
+2. **record**: right after, the same worker autogrades the student again against the real
    gradebook, with ``ReplayExecuted`` in place of the executor: it copies the outputs of pass 1
-   instead of running anything, and nbgrader's ``SaveAutoGrades`` records the scores.
+   instead of running anything, and nbgrader's ``SaveAutoGrades`` records the scores. A lock
+   keeps one writer at a time; the other workers go on executing meanwhile.
 
 With a server database (PostgreSQL on a hub) the workers write to it directly and pass 2 is
 skipped.
 """
+import fcntl
 import os
 import shutil
 import traceback
-import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_output
-from sqlalchemy.exc import SAWarning
-from tqdm import tqdm
 from traitlets import Unicode
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from ..course import Course
 from ..outcome import Ending
 from .execute import GradingExecute
 
@@ -81,21 +79,24 @@ def _preprocessors(executor, settings):
     }
 
 
-_worker = {}
-
-
-def _start_worker(root, settings):
-    """Pool initializer: a private gradebook copy and an nbgrader API writing executed notebooks."""
-    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
-    course = Course(root)
+def executing_api(course, options):
+    """Pass 1's nbgrader API for one worker process: ``GradingExecute``, and with SQLite a private
+    copy of the gradebook and executed notebooks written to ``Course.executed``."""
+    settings = {"timeout": options.cell_timeout or course.cell_timeout,
+                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed}
     overrides = _preprocessors(GradingExecute, settings)
     if course.is_sqlite:
         private = course.work / f"gradebook-worker-{os.getpid()}.db"
-        private.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(course.gradebook_file, private)
+        with _gradebook_lock(course):  # not while another worker records
+            shutil.copy(course.gradebook_file, private)
         overrides["CourseDirectory"] = {"db_url": f"sqlite:///{private}",
                                         "autograded_directory": str(course.executed.relative_to(course.root))}
-    _worker["api"] = course.api(**overrides)
+    return course.api(**overrides)
+
+
+def output_folder(course, student, assignment):
+    """Where pass 1 leaves a student's executed files (``Course.executed`` with SQLite)."""
+    return (course.executed if course.is_sqlite else course.autograded) / student / assignment
 
 
 def _worst(endings):
@@ -105,10 +106,11 @@ def _worst(endings):
     return Ending.COMPLETED
 
 
-def _execute_one(assignment, student):
+def execute(api, assignment, student):
+    """Pass 1 for one student, with ``api`` from ``executing_api``; returns Executed."""
     GradingExecute.endings.clear()
     try:
-        result = _worker["api"].autograde(assignment, student, force=True, create=True)
+        result = api.autograde(assignment, student, force=True, create=True)
         ended = [e for (who, _), e in GradingExecute.endings.items() if who == student]
         if not result.get("success"):
             return Executed(student, None, result.get("error") or "autograde failed")
@@ -117,43 +119,35 @@ def _execute_one(assignment, student):
         return Executed(student, None, traceback.format_exc())
 
 
-def _stop_workers(pool):
-    """Kill a pool's worker processes (their sandboxes die with them: --die-with-parent)."""
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.kill()
+@contextmanager
+def _gradebook_lock(course):
+    """One writer at a time on the SQLite gradebook, across the run's processes."""
+    course.work.mkdir(parents=True, exist_ok=True)
+    with open(course.work / "gradebook.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
-def autograde(course, assignment, students, options):
-    """Grade ``students`` (ids with a repaired submission); returns {student: Executed}."""
-    settings = {"timeout": options.cell_timeout or course.cell_timeout,
-                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed}
-    results = {}
-    workers = min(options.jobs, max(1, len(students)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_start_worker, initargs=(str(course.root), settings)) as pool:
-        pending = {pool.submit(_execute_one, assignment, s): s for s in students}
-        with tqdm(total=len(pending), desc="autograde", unit="student") as progress:
-            while pending:
-                done, _ = wait(pending, timeout=options.notebook_timeout + STALL_MARGIN,
-                               return_when=FIRST_COMPLETED)
-                if not done:  # no worker finished anyone in a notebook's time: they are stuck
-                    _stop_workers(pool)
-                    done = set(pending)
-                for future in done:
-                    student = pending.pop(future)
-                    try:
-                        results[student] = future.result(timeout=0)
-                    except Exception as error:  # the worker died or was stopped
-                        results[student] = Executed(student, None, f"grading worker stopped: {error!r}")
-                    progress.update()
+def recording_api(course):
+    """Pass 2's nbgrader API: ``ReplayExecuted`` on the course's own gradebook."""
+    return course.api(**_preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)}))
+
+
+def record(api, course, assignment, executed):
+    """Pass 2 for one student, with ``api`` from ``recording_api``; returns Executed.
+
+    A student pass 1 failed is still recorded (as not executed); a failure to record becomes
+    the student's error. With a server database the workers wrote to it directly.
+    """
+    if not course.is_sqlite:
+        return executed
+    with _gradebook_lock(course):
+        result = api.autograde(assignment, executed.student, force=True, create=True)
+    if not result.get("success") and not executed.error:
+        return Executed(executed.student, None, result.get("error") or "autograde failed")
+    return executed
+
+
+def clean_up(course):
+    """Remove the workers' private gradebooks and the lock, once every worker is done."""
     shutil.rmtree(course.work, ignore_errors=True)
-    if not course.is_sqlite:  # a server database took the workers' writes directly
-        return results
-
-    overrides = _preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)})
-    api = course.api(**overrides)
-    for student in students:  # a student pass 1 failed is still recorded (as not executed)
-        result = api.autograde(assignment, student, force=True, create=True)
-        if not result.get("success") and not results[student].error:
-            results[student] = Executed(student, None, result.get("error") or "autograde failed")
-    return results

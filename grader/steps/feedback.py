@@ -18,14 +18,18 @@ included (nbgrader #917). ``RedactHiddenTests`` runs first in its preprocessor l
 The page is nbgrader's feedback template without MathJax, so it loads no script from elsewhere.
 """
 import html
+from concurrent.futures import as_completed
 from pathlib import Path
 
+from jinja2 import BytecodeCache
+from nbconvert import HTMLExporter
 from nbformat.v4 import new_markdown_cell, new_output
 from traitlets import Dict
 
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from ..course import Course
 from ..markers import HIDDEN_OUTPUT, split_hidden
 
 MAX_MESSAGE = 500
@@ -123,21 +127,61 @@ def verdict_text(verdict):
             "이 결과가 점수입니다 / this result is the score\n")
 
 
-def generate(course, assignment, outcomes):
+class _KeptBytecode(BytecodeCache):
+    """Compiled Jinja templates, kept for the life of the process (keyed by template and source)."""
+
+    store = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's HTML exporter, compiling its templates once per process, not once per student.
+
+    nbgrader builds a new exporter for every feedback page, and compiling the templates again
+    cost more than rendering the page. The page is the same: only compiled code is reused.
+    """
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _KeptBytecode()
+        return environment
+
+
+def _generate_one(root, assignment, student, verdicts, reviews):
+    """One student's feedback in a pool worker (nbgrader's API of its own); '' or the error."""
+    api = Course(root).api(HTMLExporter=PAGE,
+                           GenerateFeedback={"preprocessors": PREPROCESSORS,
+                                             "exporter_class": "grader.steps.feedback.FeedbackExporter"},
+                           CoalesceStreamsPreprocessor={"enabled": True},
+                           RedactHiddenTests={"verdicts": {student: verdicts}, "reviews": reviews})
+    result = api.generate_feedback(assignment, student, force=True)
+    return "" if result.get("success") else result.get("error") or "feedback failed"
+
+
+def generate(course, assignment, outcomes, pool):
     """Write the feedback folder's <student>/<assignment>/*.html; returns {student: error}.
 
     outcomes: the gradeable students' StudentOutcomes; their verdicts are shown under each test.
+    pool: a ``concurrent.futures`` executor; each student is one task (the gradebook is only read).
     """
-    verdicts = {o.student: dict(o.verdicts) for o in outcomes}
-    reviews = {o.student: [*(d.describe() for d in o.disagreements),
-                           *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
-               for o in outcomes if o.disagreements or o.findings}
-    api = course.api(HTMLExporter=PAGE, GenerateFeedback={"preprocessors": PREPROCESSORS},
-                     CoalesceStreamsPreprocessor={"enabled": True},
-                     RedactHiddenTests={"verdicts": verdicts, "reviews": reviews})
+    futures = {}
+    for o in outcomes:
+        reasons = [*(d.describe() for d in o.disagreements),
+                   *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
+        futures[pool.submit(_generate_one, str(course.root), assignment, o.student, dict(o.verdicts),
+                            {o.student: reasons} if reasons else {})] = o.student
     errors = {}
-    for outcome in outcomes:
-        result = api.generate_feedback(assignment, outcome.student, force=True)
-        if not result.get("success"):
-            errors[outcome.student] = result.get("error") or "feedback failed"
+    for future in as_completed(futures):
+        try:
+            error = future.result()
+        except Exception as exception:  # the worker itself failed: this student only
+            error = f"{type(exception).__name__}: {exception}"
+        if error:
+            errors[futures[future]] = error
     return errors

@@ -1,0 +1,148 @@
+"""One student's grading work in a worker process: execute (autograde's pass 1), verify, record.
+
+The same ``Worker`` executes and verifies in the local process pool and on a Dask worker
+(``distributed.py``). A worker process sets itself up once, on its first student: an nbgrader
+API for pass 1 (with SQLite, on a private copy of the gradebook) and, with the sandbox on, the
+warm fork server, so that importing torch is paid once per worker process, not once per
+student. Recording (pass 2) happens on this machine's pool: in the same task when the student
+was executed here, in a task of its own when a Dask worker executed it. What a task found
+comes back as data (``Graded``).
+"""
+import logging
+import threading
+import time
+import traceback
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
+
+from sqlalchemy.exc import SAWarning
+
+from ..course import Course
+from ..sandbox.forkserver import ForkServer
+from . import autograde
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One student's pass 1 (recorded or not) and verification, and the seconds each part took.
+
+    files: pass 1's output folder as {path relative to the course root: bytes}; filled only
+    where the worker's disk is not the course's (Dask).
+    """
+    executed: autograde.Executed
+    verification: "verify.Verification | None"
+    seconds: dict
+    files: dict = field(default_factory=dict)
+
+
+class Worker:
+    """A worker process's set-up for grading one course; one student at a time."""
+
+    def __init__(self, root, options):
+        from . import verify  # torch: in the workers only; the main process never needs it
+        self.verify = verify
+        warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader 0.9.6 with SQLAlchemy 2
+        self.course, self.options = Course(root), options
+        self.api = autograde.executing_api(self.course, options)
+        self.lock = threading.Lock()  # nbgrader's apps and GradingExecute.endings are per process
+        if options.sandboxed:
+            ForkServer.instance()  # start the warm sandbox now, once for this process
+
+    def grade(self, assignment, student, seed):
+        with self.lock:
+            started = time.monotonic()
+            executed = autograde.execute(self.api, assignment, student)
+            middle = time.monotonic()
+            verification = None
+            if not executed.error and self.verify.spec_for(assignment) is not None:
+                verification = self.verify.verify_student(self.course, assignment, student, self.options, seed)
+            return Graded(executed, verification,
+                          {"execute": middle - started, "verify": time.monotonic() - middle})
+
+
+def failed(student, started):
+    """The Graded of a student whose worker could not grade at all (a person must look)."""
+    return Graded(autograde.Executed(student, None, traceback.format_exc()), None,
+                  {"execute": time.monotonic() - started})
+
+
+STALL_MARGIN = 120  # seconds beyond a student's time limits before a silent pool is stopped
+_workers = {}    # (course root, options) -> this process's Worker
+_recorders = {}  # course root -> (Course, this process's nbgrader API for pass 2)
+
+
+def _record(root, assignment, graded):
+    started = time.monotonic()
+    if root not in _recorders:
+        course = Course(root)
+        _recorders[root] = course, autograde.recording_api(course)
+    course, api = _recorders[root]
+    executed = autograde.record(api, course, assignment, graded.executed)
+    return replace(graded, executed=executed,
+                   seconds={**graded.seconds, "record": time.monotonic() - started})
+
+
+def _grade_here(root, options, assignment, student, seed):
+    """Pool task: execute, verify and record one student of the course at ``root``."""
+    started = time.monotonic()
+    try:
+        if (root, options) not in _workers:
+            _workers[(root, options)] = Worker(root, options)
+        set_up = time.monotonic() - started
+        graded = _record(root, assignment, _workers[(root, options)].grade(assignment, student, seed))
+        return replace(graded, seconds={**graded.seconds, "start-up": set_up})
+    except Exception:
+        return failed(student, started)
+
+
+def _record_here(root, assignment, graded):
+    """Pool task: record one student executed elsewhere."""
+    started = time.monotonic()
+    try:
+        return _record(root, assignment, graded)
+    except Exception:
+        return replace(failed(graded.executed.student, started), verification=graded.verification)
+
+
+def _quiet():
+    """As the CLI: no SQLAlchemy warnings from nbgrader 0.9.6, no per-file log from its apps."""
+    warnings.filterwarnings("ignore", category=SAWarning)
+    logging.getLogger("traitlets").setLevel(logging.WARNING)
+
+
+def local_pool(jobs):
+    """The run's worker processes (spawned: the grader's threads and sandbox are not forked)."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_quiet)
+
+
+def grade_locally(pool, course, assignment, students, options, seed):
+    """Each student's Graded (recorded), as the pool's workers finish them.
+
+    A pool that finishes nobody within a student's time limits (+ STALL_MARGIN) is stuck: its
+    processes are stopped and its students' Graded say so (a person must look).
+    """
+    pending = {pool.submit(_grade_here, str(course.root), options, assignment, s, seed): s for s in students}
+    stall = options.notebook_timeout + options.verify_timeout + STALL_MARGIN
+    while pending:
+        done, _ = wait(pending, timeout=stall, return_when=FIRST_COMPLETED)
+        if not done:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()  # their sandboxes die with them (--die-with-parent)
+            done = set(pending)
+        for future in done:
+            student = pending.pop(future)
+            try:
+                yield future.result(timeout=0)
+            except Exception:  # the worker died or was stopped
+                yield failed(student, time.monotonic())
+
+
+def record_locally(pool, course, assignment, stream):
+    """Each Graded of ``stream`` (executed elsewhere, its files already written here) recorded on
+    the pool, as they finish."""
+    futures = [pool.submit(_record_here, str(course.root), assignment, replace(graded, files={}))
+               for graded in stream]
+    for future in as_completed(futures):
+        yield future.result()

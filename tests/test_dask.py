@@ -1,0 +1,172 @@
+"""Grading on a Dask cluster gives exactly what grading here gives, and survives losing a worker.
+
+The test starts a real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (random
+ports, one thread each), grades one small simulated class here and through the scheduler, and
+compares the CSV and the text of every feedback page. Then it grades the class again through the
+scheduler and kills a worker while that worker holds a student: no student is lost or doubled.
+"""
+import csv
+import difflib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from dataclasses import replace
+
+import pytest
+
+from grader import batch
+from grader.course import Course, GradeOptions
+from grader.demo import simulate
+from grader.demo.demo import DEMO_ASSIGNMENT, DEMO_NOTEBOOK
+from grader.steps import collect
+from html_text import page_text
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
+KINDS = ("correct", "source_mul", "blank", "swapped", "infinite_loop", "kernel_crash",
+         "mangled_deleted", "not_a_notebook_empty")
+OPTIONS = GradeOptions(jobs=2, cell_timeout=5, notebook_timeout=120, verify_timeout=20)
+START_SECONDS = 120  # the scheduler and the workers (importing torch under load) must be up by then
+RUN_SECONDS = 600
+# What differs between two runs of the same class and is not a grade: sandbox job folders (in
+# tracebacks), memory addresses, and execution counts (a kernel that dies in a cell may or may
+# not have announced the cell's count first: a race, whichever machine runs it). Blank lines
+# differ too (printed lines arrive in one stream output or several, each its own block), so
+# pages are compared line by line without the blank ones.
+VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
+
+
+def small_class(dest):
+    """A course at ``dest`` with one student of each kind in KINDS, collected."""
+    course = Course().copy_to(dest)
+    course.nbgrader("generate_assignment", DEMO_ASSIGNMENT, "--force")
+    plan = [entry for entry in simulate.simulated_class(course.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb")
+            if entry[0] in KINDS]
+    plan = [next(e for e in plan if e[0] == kind) for kind in KINDS]
+    files = course.root / "lms_download"
+    simulate.write_lms_download(files, course.release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb", plan)
+    archive = course.root / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(files.iterdir()):
+            zf.write(path, path.name)
+    collect.from_lms(course, DEMO_ASSIGNMENT, archive, "canvas")
+    return course
+
+
+class Cluster:
+    """A scheduler and two workers on 127.0.0.1, each its own process group."""
+
+    def __init__(self, folder):
+        bindir = os.path.dirname(sys.executable)
+        self.env = dict(os.environ, PATH=bindir + os.pathsep + os.environ["PATH"],
+                        PYTHONPATH=str(Course().root))
+        self.dask = os.path.join(bindir, "dask")
+        self.folder, self.processes, self.workers = folder, [], []
+        scheduler_file = folder / "scheduler.json"
+        self._start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                    "--scheduler-file", str(scheduler_file))
+        deadline = time.monotonic() + START_SECONDS
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        from distributed import Client
+        self.client = Client(scheduler_file=str(scheduler_file), timeout=START_SECONDS)
+        self.address = self.client.scheduler.address
+        for number in range(2):
+            self.workers.append(self._start("worker", self.address, "--host", "127.0.0.1",
+                                            "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                                            "--name", f"worker-{number}"))
+        self.client.wait_for_workers(2, timeout=START_SECONDS)
+
+    def _start(self, *args):
+        log = open(self.folder / f"{args[0]}-{len(self.processes)}.log", "w")
+        process = subprocess.Popen([self.dask, *args], cwd=Course().root, env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def kill_a_busy_worker(self, deadline):
+        """Kill (SIGKILL) the process of a worker that is grading a student right now."""
+        pids = self.client.run(os.getpid)
+        while time.monotonic() < deadline:
+            busy = [address for address, tasks in self.client.processing().items() if tasks]
+            if busy:
+                os.killpg(pids[busy[0]], signal.SIGKILL)
+                return pids[busy[0]]
+            time.sleep(0.1)
+        raise TimeoutError("no worker picked up a student")
+
+    def stop(self):
+        self.client.close()
+        for process in reversed(self.processes):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp("dask"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    course = small_class(tmp_path_factory.mktemp("local") / "course")
+    return batch.grade(course, DEMO_ASSIGNMENT, OPTIONS)
+
+
+def _copy(result, dest):
+    """A copy of a graded course, to grade the same collected class again."""
+    root = result.csv.parents[3]
+    shutil.copytree(root, dest, ignore=shutil.ignore_patterns("reports", "feedback", "autograded", "executed"))
+    return Course(dest)
+
+
+def csv_rows(result):
+    with open(result.csv, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def feedback_texts(result):
+    return {str(path.relative_to(result.feedback)):
+            "\n".join(line for line in VOLATILE.sub("#", page_text(path)).splitlines() if line.strip())
+            for path in sorted(result.feedback.glob(f"*/{DEMO_ASSIGNMENT}/*.html"))}
+
+
+def test_the_cluster_grades_exactly_as_this_machine(local, cluster, tmp_path):
+    here = local
+    there = batch.grade(_copy(here, tmp_path / "course"), DEMO_ASSIGNMENT,
+                        replace(OPTIONS, scheduler=cluster.address))
+    assert csv_rows(there) == csv_rows(here)
+    pages_here, pages_there = feedback_texts(here), feedback_texts(there)
+    assert pages_here and sorted(pages_there) == sorted(pages_here)
+    for page, text in pages_here.items():
+        assert pages_there[page] == text, (page, "\n".join(difflib.unified_diff(
+            text.splitlines(), pages_there[page].splitlines(), "here", "cluster", lineterm="", n=1)))
+
+
+def test_a_worker_killed_mid_run_loses_no_student(local, cluster, tmp_path):
+    here = local
+    course = _copy(here, tmp_path / "course")
+    options = replace(OPTIONS, scheduler=cluster.address)
+    outcome = {}
+    run = threading.Thread(target=lambda: outcome.setdefault("result", batch.grade(course, DEMO_ASSIGNMENT, options)))
+    run.start()
+    killed = cluster.kill_a_busy_worker(time.monotonic() + RUN_SECONDS)
+    run.join(timeout=RUN_SECONDS)
+    assert not run.is_alive() and "result" in outcome, "grading did not finish after a worker was killed"
+    assert killed not in cluster.client.run(os.getpid).values()
+    rows = csv_rows(outcome["result"])
+    assert [r["student"] for r in rows] == [r["student"] for r in csv_rows(here)]  # each once
+    assert rows == csv_rows(here)
