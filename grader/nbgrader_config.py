@@ -27,6 +27,12 @@ c.Exchange.root = os.environ.get("COURSE_EXCHANGE", os.path.join(course_root, "g
 # Only notebooks and their helper modules go into a release; never caches.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
 
+# Late submissions: nbgrader's own handling. A due date is set per assignment in the gradebook
+# (`nbgrader db assignment add a1_backprop --duedate="2026-12-01 23:59:00 KST"`, or formgrader);
+# grades.csv says who was late by how many hours (late_hours). The penalty is a course policy:
+# none by default; "zero" gives a late submission 0 (see nbgrader's LateSubmissionPlugin).
+c.LateSubmissionPlugin.penalty_method = os.environ.get("COURSE_LATE_PENALTY", "none")
+
 # PyTorch prints harmless warnings (UserWarning, DeprecationWarning, ...) to stderr. Stock
 # nbgrader scores any grade cell with stderr output 0; drop warning-only stderr instead.
 c.IgnorePattern.enabled = True

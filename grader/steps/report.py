@@ -28,6 +28,7 @@ def collect_rows(course, assignment, outcomes, sandboxed):
                     row[cell_name] = grade.score
                     needs_manual_grade |= bool(grade.needs_manual_grade)
                 total = submission.score
+                row["late_hours"] = round(submission.total_seconds_late / 3600, 2) or None
             except MissingEntry:
                 total, needs_manual_grade = None, True
             except Exception as error:  # one unreadable record costs only its row
@@ -44,7 +45,7 @@ def collect_rows(course, assignment, outcomes, sandboxed):
 
 
 def write_csv(path, tests, rows):
-    columns = ["student", *tests, "total", "max", "flags", "sandbox", "verified", "notes"]
+    columns = ["student", *tests, "total", "max", "late_hours", "flags", "sandbox", "verified", "notes"]
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
