@@ -21,6 +21,7 @@ import pytest
 
 from grader.course import REPO_ROOT, Course
 from grader.hub import accounts
+from grader.hub.__main__ import open_python_to_users
 from grader.hub.exchange import make_exchange_root, protect_inbound
 from postgres_server import postgres  # noqa: F401 (the fixture)
 
@@ -82,6 +83,7 @@ def classroom(postgres):  # noqa: F811
     for user in (A, B, INSTRUCTOR):
         if subprocess.run(["id", "-u", user], capture_output=True).returncode == 0:
             pytest.fail(f"OS user {user} exists already: remove it (userdel -r {user}) first")
+    open_python_to_users()  # students run the course's Python (a venv under /root on this machine)
     base = Path(tempfile.mkdtemp(prefix="course-exchange-"))
     os.chmod(base, 0o755)
     homes = base / "home"
