@@ -22,7 +22,9 @@ import sys
 LIBC = ctypes.CDLL(None, use_errno=True)
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 24, 36, 38
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x8000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 0x1000, 0x4000, 0x40000, 0x2
+OUTER_TMP = "/.outer-tmp"  # the sandbox's /tmp, for a moment, while a job gets its own
 WORK = "/tmp/work"  # where every job sees its own folder: one path, so outputs and tracebacks repeat
 
 
@@ -54,11 +56,28 @@ def enter_namespaces(request):
     libc("unshare", CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET)
     libc("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)
     uid = request["uid"]
+    kept = python_under_tmp()
+    if kept:
+        os.makedirs(OUTER_TMP, exist_ok=True)
+        libc("mount", b"/tmp", OUTER_TMP.encode(), None, MS_BIND | MS_REC, None)
     options = f"size={request['tmp_mb']}m,nr_inodes=65536,mode=0700,uid={uid},gid={uid}"
     libc("mount", b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options.encode())
+    for path in kept:  # a venv under /tmp (a clone there) stays, read-only, in the job's own /tmp
+        os.makedirs(path)
+        libc("mount", (OUTER_TMP + path[len("/tmp"):]).encode(), path.encode(), None, MS_BIND | MS_REC, None)
+        libc("mount", None, path.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+    if kept:
+        libc("umount2", OUTER_TMP.encode(), MNT_DETACH)
     os.mkdir(WORK, 0o700)
     os.chown(WORK, uid, uid)
     libc("mount", request["cwd"].encode(), WORK.encode(), None, MS_BIND | MS_REC, None)
+
+
+def python_under_tmp():
+    """The folders of this Python (venv, base interpreter) that lie under /tmp, outermost first."""
+    roots = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    under = sorted(r for r in roots if r.startswith("/tmp/"))
+    return [r for r in under if not any(r != o and r.startswith(o + "/") for o in under)]
 
 
 def become_pid_one():
