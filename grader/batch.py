@@ -154,7 +154,7 @@ def grade(course, assignment, options):
             elif verification:
                 outcome.verdicts = verification.verdicts
         graded = [o for o in outcomes if o.gradeable]
-        _each_student("score", graded, lambda o: score.record_verified(course, assignment, [o]))
+        score.record_verified(course, assignment, graded)
         phases.done("record")
         if importlib.util.find_spec(f"grader.specs.{assignment}") is None:  # found, not imported (torch)
             log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)

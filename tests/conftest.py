@@ -6,6 +6,7 @@ slow ones (whole classes graded, browsers) are collected first and the quick one
 """
 import pytest
 
+from browser_lab import CHROMIUM, CHROMIUM_ARGS
 from grader.course import Course
 
 
@@ -16,6 +17,19 @@ def released_course(tmp_path_factory):
     for assignment in course.assignments():
         course.nbgrader("generate_assignment", assignment, "--force")
     return course
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium through Playwright (never a downloaded browser), one per test file."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's Chromium. "
+                    "Run `make system-packages` (as root), which CI does before `make test`.")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 def pytest_collection_modifyitems(items):

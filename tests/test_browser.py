@@ -13,7 +13,7 @@ import pytest
 from nbgrader.api import Gradebook
 from traitlets.config.loader import PyFileConfigLoader
 
-from browser_lab import CHROMIUM, CHROMIUM_ARGS, LabPage, LabServer
+from browser_lab import LabPage, LabServer
 from grader.demo import simulate
 from grader.course import REPO_ROOT, Course
 
@@ -25,18 +25,6 @@ STUDENTS = ("alice", "bob")  # two names for one OS user: the exchange must tell
 SHOTS = REPO_ROOT / "test-artifacts" / "browser"
 PROGRESS = "report_progress("  # the notebook's last cell: one PASS/FAIL line per exercise
 COURSE_ENV = ("COURSE_EXCHANGE", "COURSE_ID", "COURSE_STUDENT_ID", "JUPYTER_CONFIG_PATH")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's Chromium. "
-                    "Run `make system-packages` (as root), which CI does before `make test`.")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

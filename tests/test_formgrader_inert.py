@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from browser_lab import CHROMIUM, CHROMIUM_ARGS, LabServer
+from browser_lab import LabServer
 from grader import batch
 from grader.course import REPO_ROOT, Course, GradeOptions
 from grader.demo import simulate
@@ -53,22 +53,11 @@ def formgrader(graded, tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: run `make system-packages` (as root).")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def what_ran(browser, server, course, student):
+def what_ran(chromium, server, course, student):
     """Open formgrader's page of ``student``'s notebook as the instructor; what the payloads did."""
     with Gradebook(course.db_url, course.course_id) as gb:
         notebook_id = gb.find_submission_notebook(NB, A, student).id
-    page = browser.new_page()
+    page = chromium.new_page()
     seen = {"console": [], "dialogs": []}
     page.on("console", lambda message: seen["console"].append(message.text))
     page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
@@ -86,11 +75,11 @@ def what_ran(browser, server, course, student):
     return seen
 
 
-def test_the_control_page_runs_its_payloads(browser, formgrader, graded):
-    seen = what_ran(browser, formgrader, graded, "control")
+def test_the_control_page_runs_its_payloads(chromium, formgrader, graded):
+    seen = what_ran(chromium, formgrader, graded, "control")
     assert seen["pwned"] or seen["console"] or seen["dialogs"], seen
 
 
-def test_nothing_runs_on_formgraders_page_of_a_graded_submission(browser, formgrader, graded):
-    assert what_ran(browser, formgrader, graded, "scripted") == \
+def test_nothing_runs_on_formgraders_page_of_a_graded_submission(chromium, formgrader, graded):
+    assert what_ran(chromium, formgrader, graded, "scripted") == \
         {"console": [], "dialogs": [], "pwned": False, "moved": False}

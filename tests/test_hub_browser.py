@@ -19,7 +19,6 @@ import subprocess
 import pytest
 
 from browser_hub import HubClass, HubPage
-from browser_lab import CHROMIUM, CHROMIUM_ARGS
 from grader.demo import simulate
 from grader.course import REPO_ROOT
 from test_browser import answer_cells, work_through
@@ -32,17 +31,6 @@ SHOTS = REPO_ROOT / "test-artifacts" / "hub"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=(
     "the hub test creates OS users (useradd) and runs each student's server as that user: "
     "it needs root (CI runs as root; locally: sudo make test)"))
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: run `make system-packages` (as root), as CI does.")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

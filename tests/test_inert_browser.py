@@ -7,7 +7,6 @@ import copy
 import pytest
 from traitlets.config import Config
 
-from browser_lab import CHROMIUM, CHROMIUM_ARGS
 from grader.steps.inert import MakeInert
 from inert_payloads import feedback_page, payload_notebook
 
@@ -16,21 +15,10 @@ pytestmark = pytest.mark.browser
 CLICK_EVERYTHING = "document.querySelectorAll('a, button, summary').forEach(e => e.click())"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: run `make system-packages` (as root).")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def what_ran(browser, page_html, path):
+def what_ran(chromium, page_html, path):
     """Open ``page_html`` from a file, click every link and button; report what payloads did."""
     path.write_text(page_html, encoding="utf-8")
-    page = browser.new_page()
+    page = chromium.new_page()
     seen = {"console": [], "dialogs": []}
     page.on("console", lambda message: seen["console"].append(message.text))
     page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
@@ -46,12 +34,12 @@ def what_ran(browser, page_html, path):
     return seen
 
 
-def test_payloads_run_in_the_page_built_without_inert(browser, tmp_path):
-    seen = what_ran(browser, feedback_page(payload_notebook()), tmp_path / "raw.html")
+def test_payloads_run_in_the_page_built_without_inert(chromium, tmp_path):
+    seen = what_ran(chromium, feedback_page(payload_notebook()), tmp_path / "raw.html")
     assert seen["pwned"] and seen["console"] and seen["dialogs"]
 
 
-def test_nothing_runs_in_the_feedback_page_built_with_inert(browser, tmp_path):
+def test_nothing_runs_in_the_feedback_page_built_with_inert(chromium, tmp_path):
     nb, _ = MakeInert(config=Config()).preprocess(copy.deepcopy(payload_notebook()), {})
-    seen = what_ran(browser, feedback_page(nb), tmp_path / "inert.html")
+    seen = what_ran(chromium, feedback_page(nb), tmp_path / "inert.html")
     assert seen == {"console": [], "dialogs": [], "pwned": False, "title": ["payloads", "payloads"]}

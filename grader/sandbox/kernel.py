@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Integer, Type
+from traitlets import Integer, Type
 
 from .cgroups import Cgroups
 from .forkserver import JOB_ENV, ForkedProcess, ForkServer
@@ -34,7 +34,6 @@ class SandboxedKernelClient(AsyncKernelClient):
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels are forked, confined, by this process's ``ForkServer``."""
 
-    client_class = DottedObjectName("grader.sandbox.kernel.SandboxedKernelClient")
     client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)
 
     memory_mb = Integer(Limits.memory_mb, help="Address-space limit of the kernel (MB)").tag(config=True)

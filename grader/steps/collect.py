@@ -34,7 +34,7 @@ import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from nbgrader.plugins import FileNameCollectorPlugin
 from nbgrader.utils import parse_utc
