@@ -35,16 +35,56 @@ def libc(name, *args):
         raise OSError(error, f"{name}{args}: {os.strerror(error)}")
 
 
+KOREAN_FONTS = ("Noto Sans CJK KR", "NanumGothic")  # as the course's graph_drawer.py, best first
+# What a kernel imports after it starts (its shell, debugger, tracebacks), each paid once here.
+KERNEL_IMPORTS = ("ipykernel.ipkernel", "ipykernel.debugger", "IPython.core.debugger", "IPython.core.completerlib",
+                  "IPython.extensions.storemagic", "stack_data", "pygments.formatters.terminal256", "tornado.queues")
+
+
 def warm_up():
-    """Import what every notebook imports, without running anything that starts threads."""
+    """Import and run once what every notebook's first use would pay for, without starting threads.
+
+    Every job inherits the result: torch's first backward and gradcheck (which import and set up
+    lazily: about 0.3 s of a kernel's CPU), and matplotlib's font list and the fonts a figure
+    renders with (the Korean one is a large file).
+    """
+    import importlib
+    import io
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # debugpy's note on frozen modules, once per server
+    for name in KERNEL_IMPORTS:
+        importlib.import_module(name)
     import IPython  # noqa: F401
     import ipykernel.kernelapp  # noqa: F401
     import matplotlib
     matplotlib.use("module://matplotlib_inline.backend_inline")
-    import matplotlib.pyplot  # noqa: F401
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
     import numpy  # noqa: F401
-    import torch  # noqa: F401
+    import torch
     import torch.nn.functional  # noqa: F401
+
+    class Square(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            ctx.save_for_backward(t)
+            return t * t
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            t, = ctx.saved_tensors
+            return 2 * t * grad_output
+
+    torch.autograd.gradcheck(Square.apply, (torch.rand(3, dtype=torch.float64, requires_grad=True),))
+    Square.apply(torch.ones(2, requires_grad=True)).sum().backward()
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    korean = [name for name in KOREAN_FONTS if name in installed][:1]
+    for family, title in ((["sans-serif"], "gradient"), (["sans-serif", *korean], "기울기" if korean else "")):
+        with plt.rc_context({"font.family": family}):
+            figure, axes = plt.subplots()
+            axes.plot([0, 1])
+            axes.set_title(title)
+            figure.savefig(io.BytesIO(), format="png")
+            plt.close(figure)
 
 
 def enter_namespaces(request):

@@ -67,11 +67,11 @@ class Cgroups:
                         os.kill(pid, 9)
                     except OSError:
                         pass
-            for _ in range(20):  # the kernel frees a cgroup a moment after its last process exits
+            for _ in range(200):  # the kernel frees a cgroup a moment after its last process exits
                 try:
                     folder.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.05)
+                    time.sleep(0.005)

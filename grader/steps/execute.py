@@ -19,7 +19,7 @@ from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from traitlets import Bool, Integer
+from traitlets import Bool, Enum, Integer
 
 from nbgrader.preprocessors import Execute
 
@@ -37,6 +37,10 @@ class GradingExecute(Execute):
     ).tag(config=True)
 
     sandbox = Bool(True, help="Run the kernel in grader.sandbox (forked, confined).").tag(config=True)
+
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate",
+                           help="A grading kernel is used once: killed when the notebook is done, not "
+                                "asked to shut down and waited for.").tag(config=True)
 
     endings = {}  # (student, notebook) -> Ending, for this process's caller to pick up
 

@@ -13,7 +13,7 @@ import threading
 import time
 import traceback
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 
@@ -38,7 +38,12 @@ class Graded:
 
 
 class Worker:
-    """A worker process's set-up for grading one course; one student at a time."""
+    """A worker process's set-up for grading one course; one student at a time.
+
+    A student's verification runs beside their execution, in a thread: it reads the submission,
+    not the executed notebook, and each waits on a sandboxed process of its own, so a student
+    whose code loops pays the time limit once, not twice.
+    """
 
     def __init__(self, root, options):
         from . import verify  # torch: in the workers only; the main process never needs it
@@ -47,19 +52,27 @@ class Worker:
         self.course, self.options = Course(root), options
         self.api = autograde.executing_api(self.course, options)
         self.lock = threading.Lock()  # nbgrader's apps and GradingExecute.endings are per process
+        self.verifier = ThreadPoolExecutor(max_workers=1)
         if options.sandboxed:
             ForkServer.instance()  # start the warm sandbox now, once for this process
 
+    def _verify(self, assignment, student, seed):
+        started = time.monotonic()
+        verification = self.verify.verify_student(self.course, assignment, student, self.options, seed)
+        return verification, time.monotonic() - started
+
     def grade(self, assignment, student, seed):
         with self.lock:
+            verifying = None
+            if self.verify.spec_for(assignment) is not None:
+                verifying = self.verifier.submit(self._verify, assignment, student, seed)
             started = time.monotonic()
             executed = autograde.execute(self.api, assignment, student)
-            middle = time.monotonic()
+            seconds = {"execute": time.monotonic() - started}
             verification = None
-            if not executed.error and self.verify.spec_for(assignment) is not None:
-                verification = self.verify.verify_student(self.course, assignment, student, self.options, seed)
-            return Graded(executed, verification,
-                          {"execute": middle - started, "verify": time.monotonic() - middle})
+            if verifying is not None:
+                verification, seconds["verify"] = verifying.result()
+            return Graded(executed, verification, seconds)
 
 
 def failed(student, started):
@@ -112,9 +125,19 @@ def _quiet():
     logging.getLogger("traitlets").setLevel(logging.WARNING)
 
 
+PRELOADED = ["grader.steps.worker", "grader.steps.verify", "grader.steps.feedback"]
+
+
 def local_pool(jobs):
-    """The run's worker processes (spawned: the grader's threads and sandbox are not forked)."""
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_quiet)
+    """The run's worker processes, forked from multiprocessing's fork server.
+
+    That server is a fresh process (the grader's threads and sandbox are not forked) which
+    imports nbgrader and torch once (``PRELOADED``); every worker of every pool of this grading
+    process starts from it already warm and shares those pages with it.
+    """
+    context = get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet)
 
 
 def grade_locally(pool, course, assignment, students, options, seed):
