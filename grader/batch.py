@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .outcome import StudentOutcome
-from .sandbox import launcher
+from .sandbox import forkserver, launcher
 from .steps import autograde, collect, feedback, repair, report, scan, score, worker
 
 log = logging.getLogger("grader")
@@ -116,6 +116,18 @@ def grade(course, assignment, options):
     """Grade every collected submission of ``assignment``; returns the BatchResult."""
     outcomes = [StudentOutcome(s) for s in _check_ready(course, assignment, options)]
     phases = Phases()
+    # Both import torch while repair and scan run: the warm sandbox every worker forks its jobs
+    # from, and the fork server the workers themselves are forked from.
+    sandbox = forkserver.Server() if options.sandboxed and not options.scheduler else None
+    try:
+        worker.start_forkserver()
+        return _grade(course, assignment, options, outcomes, phases, sandbox)
+    finally:
+        if sandbox:
+            sandbox.close()
+
+
+def _grade(course, assignment, options, outcomes, phases, sandbox):
     repaired = set()
 
     def repair_one(outcome):
@@ -138,7 +150,13 @@ def grade(course, assignment, options):
              f", on the cluster at {options.scheduler}" if options.scheduler else "")
 
     by_student = {o.student: o for o in outcomes}
-    with worker.local_pool(min(options.jobs, max(1, len(gradeable)))) as pool:
+    if sandbox:
+        try:
+            sandbox.wait_ready()
+        except launcher.SandboxUnavailable as error:  # each student's worker then says so
+            log.error("%s", error)
+        phases.done("start-up")
+    with worker.local_pool(min(options.jobs, max(1, len(gradeable))), sandbox and sandbox.socket) as pool:
         results = _execute_verify_record(pool, course, assignment, gradeable, options)
         phases.done("execute", share={phase: sum(g.seconds.get(phase, 0.0) for g in results.values())
                                       for phase in ("start-up", "execute", "verify", "record")})

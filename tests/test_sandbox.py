@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from grader.course import Course, GradeOptions
 from grader.demo import simulate
 from grader.sandbox import launcher
 from grader.sandbox.cgroups import Cgroups
-from grader.sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer
+from grader.sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer, Server
 from grader.sandbox.kernel import SandboxedKernelManager
 from grader.sandbox.launcher import Limits, UidAllocator
 
@@ -238,7 +239,7 @@ def test_jobs_side_by_side_neither_see_nor_signal_each_other(helpers):
         first.run("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass")
         seen = second.json(INSPECT)
         assert seen["pid"] == 1 and set(seen["procs"].values()) == {str(seen["uid"])}
-        bwrap = ForkServer.instance().process.pid
+        bwrap = ForkServer.instance().server.process.pid
         with open(f"/proc/{bwrap}/task/{bwrap}/children") as f:
             server = [int(pid) for pid in f.read().split()]  # the fork server inside bubblewrap
         assert server
@@ -268,6 +269,45 @@ def test_a_kernel_as_pid_one_is_still_interrupted_and_terminated(helpers):
         assert ForkedProcess(kernel.pid).wait(10) is not None
     finally:
         kernel.shutdown()
+
+
+FORK_AS_ROOT = r"""
+import json, socket, sys
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+connection.connect(sys.argv[1])
+request = {"id": 0, "cwd": "/", "uid": 0, "rlimits": {}, "tmp_mb": 16, "cgroups": [], "env": {},
+           "program": "import os; os.system('id > /tmp/owned')"}
+try:
+    connection.sendall(json.dumps(request).encode() + b"\n")
+    connection.settimeout(10)
+    print(repr(connection.recv(4096)) if connection.recv(1, socket.MSG_PEEK) else "hung up")
+except (BrokenPipeError, ConnectionResetError):
+    print("hung up")
+"""
+
+
+def test_the_shared_warm_server_forks_only_for_the_grader(tmp_path):
+    """The run's one warm server listens where only root can reach (a 0700 folder, a 0600
+    socket); a process of another uid that is handed the socket anyway is hung up on unheard."""
+    server = Server().wait_ready()
+    try:
+        assert stat.S_IMODE(server.socket.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(server.socket.stat().st_mode) == 0o600
+        assert ForkServer(server.socket).fork(*_job_args(ForkServer(server.socket)), program="pass") > 0
+        server.socket.parent.chmod(0o711)  # as if both file permissions failed
+        server.socket.chmod(0o666)
+        uid = UidAllocator().next()
+        result = subprocess.run([sys.executable, "-I", "-c", FORK_AS_ROOT, str(server.socket)],
+                                capture_output=True, text=True, timeout=60,
+                                preexec_fn=lambda: (os.setgid(uid), os.setuid(uid)))
+        assert result.stdout.strip() == "hung up", (result.stdout, result.stderr)
+    finally:
+        server.close()
+
+
+def _job_args(client):
+    uid, folder = client.new_job()
+    return folder, uid, Limits(), Cgroups(folder.name, Limits()), JOB_ENV
 
 
 def test_the_grader_says_once_when_cgroups_are_unavailable(monkeypatch, caplog):

@@ -2,14 +2,14 @@
 
 Started by ``grader.sandbox.forkserver`` inside bubblewrap (``python -I -c`` with this file's
 source; nothing of the grader is importable there) as the sandbox's root, and never runs student
-code itself. Each request on stdin becomes one job with a clean slate (``start_job``): new PID,
+code itself. It listens on a Unix socket for the grading processes of one run (``serve``); each
+request becomes one job with a clean slate (``start_job``): new PID,
 mount, IPC and network namespaces, so the job sees and signals only its own processes, all of
 which die with it, and an empty private /tmp (its home, IPython and matplotlib folders). The job
 then confines itself (``confine``): the job's cgroups and rlimits, no inherited file descriptor
 but its own stdin and stdout files, its own uid with no capabilities and no new privileges; only
 then does it become what the request asks: an ipykernel on a connection file (history off), or a
-Python program (the verifier's runner). The reply on stdout is the job's pid as the grader sees
-it. Importing torch costs 2.5-3 s of CPU; starting a job costs tens of milliseconds.
+Python program (the verifier's runner). The reply is the job's pid as the grader sees it. Importing torch costs 2.5-3 s of CPU; starting a job costs tens of milliseconds.
 """
 import ctypes
 import json
@@ -17,6 +17,8 @@ import os
 import resource
 import select
 import signal
+import socket
+import struct
 import sys
 
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -216,26 +218,70 @@ def reap():
             return
 
 
-def serve():
+MAX_REQUEST = 1 << 20  # bytes a client may send before its line ends
+
+
+def peer_uid(connection):
+    """The uid of the process at the other end of a Unix socket (SO_PEERCRED)."""
+    pid, uid, gid = struct.unpack("3i", connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
+    return uid
+
+
+def answer(connection, buffer):
+    """Serve the complete request lines in ``buffer``; returns what is left of it."""
+    while b"\n" in buffer:
+        line, buffer = buffer.split(b"\n", 1)
+        request = json.loads(line)
+        reply = start_job(request)
+        connection.sendall((json.dumps({"id": request["id"], **reply}) + "\n").encode())
+    return buffer
+
+
+def serve(address):
+    """Listen on the Unix socket ``address`` (0600, in a root-only folder) for the grader's
+    processes; end when stdin closes (the process that started this server is done).
+
+    Every grading process of a run connects here: one warm server per run, not per worker.
+    A connection from any uid but this server's own is closed unheard (jobs have uids of their
+    own and could not reach the folder anyway).
+    """
     libc("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     libc("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)  # ptrace then needs CAP_SYS_PTRACE, which no job has
     warm_up()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous = os.umask(0o177)
+    listener.bind(address)
+    os.umask(previous)
+    listener.listen(64)
     sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
     sys.stdout.flush()
-    stdin = sys.stdin.buffer
+    stdin, clients = sys.stdin.buffer, {}
     while True:
-        readable, _, _ = select.select([stdin], [], [], 0.5)
+        readable, _, _ = select.select([stdin, listener, *clients], [], [], 0.5)
         reap()
-        if not readable:
-            continue
-        line = stdin.readline()
-        if not line:
-            return
-        request = json.loads(line)
-        reply = start_job(request)
-        sys.stdout.write(json.dumps({"id": request["id"], **reply}) + "\n")
-        sys.stdout.flush()
+        for ready in readable:
+            if ready is stdin:
+                if not stdin.readline():
+                    return
+            elif ready is listener:
+                connection, _ = listener.accept()
+                if peer_uid(connection) == os.geteuid():
+                    clients[connection] = b""
+                else:
+                    connection.close()
+            else:
+                data = ready.recv(65536)
+                try:
+                    if not data:
+                        raise ConnectionError("closed")
+                    clients[ready] = answer(ready, clients[ready] + data)
+                    if len(clients[ready]) > MAX_REQUEST:
+                        raise ConnectionError("request too long")
+                except (OSError, ValueError, KeyError):
+                    ready.close()
+                    del clients[ready]
 
 
 if __name__ == "__main__":
-    serve()
+    serve(sys.argv[1])

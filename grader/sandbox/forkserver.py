@@ -1,4 +1,4 @@
-"""The grader's side of the warm fork server: one per grading process, started on first use.
+"""The grader's side of the warm fork server: one per grading run, shared by its worker processes.
 
 A fresh kernel costs 2.5-3 s of CPU, nearly all of it ``import torch``. The fork server
 (``grader/inside/forkserver.py``) runs in the bubblewrap sandbox of ``launcher`` with torch
@@ -8,6 +8,9 @@ is a forked child in PID, mount, IPC and network namespaces of its own, with an 
 it runs anything. Jobs' folders live in one folder bound into the sandbox, outside /tmp, each
 owned by its job's uid, 0700. The server's sandbox has no PID namespace of its own, so the pid a
 job is known by here is real: the grader signals and kills the job (its pid 1) by it.
+
+The run starts one ``Server`` and its worker processes connect to it (``ForkServer.shared``):
+torch is imported once per run inside the sandbox, not once per worker.
 """
 import atexit
 import itertools
@@ -15,6 +18,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,53 +38,38 @@ JOB_ENV = {"HOME": "/tmp", "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
            "MPLCONFIGDIR": "/tmp/.matplotlib", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
-class ForkServer:
-    """One warm sandboxed server; ``instance()`` is this process's, safe to call from any thread."""
+class Server:
+    """The warm sandboxed server process: started once per grading run, shared by its workers.
 
-    _instance = None
-    _instance_lock = threading.Lock()
-
-    @classmethod
-    def instance(cls):
-        with cls._instance_lock:
-            if cls._instance is None or cls._instance.process.poll() is not None:
-                cls._instance = cls()
-            return cls._instance
+    Creating one returns at once (the server imports torch meanwhile); ``wait_ready`` waits for it.
+    The server listens on ``socket``, 0600 in a root-only folder inside ``runs``; it ends when
+    this object closes its stdin.
+    """
 
     def __init__(self):
         self.runs = Path(tempfile.mkdtemp(prefix="grader-runs-", dir=RUNS_IN))
         os.chmod(self.runs, 0o711)
+        control = self.runs / "control"
+        control.mkdir(mode=0o700)
+        self.socket = control / "fork.sock"
         command = launcher.bwrap_command([self.runs, *Cgroups.roots()])
         self.process = subprocess.Popen(
-            command + ["--chdir", str(self.runs), sys.executable, "-I", "-c", PROGRAM.read_text()],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.lock = threading.Lock()
-        self.ids = itertools.count()
-        self.uids = launcher.UidAllocator()
-        self._buffer = b""
-        ready = self._read_line(START_TIMEOUT)
-        if not isinstance(ready, dict) or "ready" not in ready:
-            self.process.kill()
-            raise launcher.SandboxUnavailable(f"the warm fork server did not start: {ready!r}")
+            command + ["--chdir", str(self.runs), sys.executable, "-I", "-c", PROGRAM.read_text(),
+                       str(self.socket)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._ready = None
         atexit.register(self.close)
 
-    def _read_line(self, timeout):
-        """The server's next reply (a dict), or None when it says nothing well-formed in time."""
-        deadline = time.monotonic() + timeout
-        fd = self.process.stdout.fileno()
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                return None
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        try:
-            return json.loads(line)
-        except ValueError:
-            return None
+    def wait_ready(self):
+        """Return once the server listens; SandboxUnavailable if it does not within START_TIMEOUT."""
+        if self._ready is None:
+            reply = _read_json_line(self.process.stdout.fileno(), START_TIMEOUT)
+            self._ready = isinstance(reply, dict) and "ready" in reply
+            if not self._ready:
+                self.process.kill()
+                self._failure = f"the warm fork server did not start: {reply!r}"
+        if not self._ready:
+            raise launcher.SandboxUnavailable(self._failure)
+        return self
 
     def close(self):
         """Stop the server (it ends when its stdin closes) and remove the run folders."""
@@ -90,6 +79,61 @@ class ForkServer:
         except (OSError, subprocess.TimeoutExpired):
             self.process.kill()
         shutil.rmtree(self.runs, ignore_errors=True)
+
+
+def _read_json_line(fd, timeout, buffer=None):
+    """The next JSON line from ``fd`` (``buffer``: a bytearray of what was read past earlier lines),
+    or None when nothing well-formed comes in time."""
+    buffer = bytearray() if buffer is None else buffer
+    deadline = time.monotonic() + timeout
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return None
+        buffer += chunk
+    end = buffer.index(b"\n")
+    line = bytes(buffer[:end])
+    del buffer[:end + 1]
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+class ForkServer:
+    """This process's connection to a warm server; ``instance()`` is safe to call from any thread.
+
+    In a grading run's worker processes ``shared`` is the run's ``Server.socket``; a process with
+    no server to share (a Dask worker, a test) starts one of its own and closes it at exit.
+    """
+
+    shared = None
+    _instance = None
+    _instance_lock = threading.Lock()
+
+    @classmethod
+    def instance(cls):
+        with cls._instance_lock:
+            if cls._instance is None or cls._instance.broken:
+                own = None if cls.shared else Server().wait_ready()
+                cls._instance = cls(Path(cls.shared) if cls.shared else own.socket, own)
+            return cls._instance
+
+    def __init__(self, address, own=None):
+        self.server, self.runs = own, address.parent.parent
+        self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.connection.connect(str(address))
+        except OSError as error:
+            raise launcher.SandboxUnavailable(f"no warm fork server at {address}: {error}") from None
+        self.lock = threading.Lock()
+        self.ids = itertools.count()
+        self.uids = launcher.UidAllocator()
+        self.broken = False
+        self._buffer = bytearray()
 
     def new_job(self):
         """(uid, folder) for one job: a uid never used before, a fresh private folder it owns."""
@@ -109,9 +153,13 @@ class ForkServer:
             request = {"id": next(self.ids), "cwd": str(cwd), "uid": uid,
                        "rlimits": limits.rlimits(), "tmp_mb": limits.tmp_mb,
                        "cgroups": cgroups.procs_files(), "env": env, **job}
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-            reply = self._read_line(REPLY_TIMEOUT)
+            try:
+                self.connection.sendall((json.dumps(request) + "\n").encode())
+                reply = _read_json_line(self.connection.fileno(), REPLY_TIMEOUT, self._buffer)
+            except OSError as error:
+                reply = repr(error)
+            if not isinstance(reply, dict) or reply.get("id") != request["id"]:
+                self.broken = True  # the next instance() connects afresh
         if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
             raise launcher.SandboxUnavailable(f"the warm fork server did not fork: {reply!r}")
         return reply["pid"]

@@ -15,7 +15,7 @@ import traceback
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 
 from sqlalchemy.exc import SAWarning
 
@@ -54,7 +54,7 @@ class Worker:
         self.lock = threading.Lock()  # nbgrader's apps and GradingExecute.endings are per process
         self.verifier = ThreadPoolExecutor(max_workers=1)
         if options.sandboxed:
-            ForkServer.instance()  # start the warm sandbox now, once for this process
+            ForkServer.instance()  # connect to the run's warm sandbox (or start this process's own)
 
     def _verify(self, assignment, student, seed):
         started = time.monotonic()
@@ -119,25 +119,39 @@ def _record_here(root, assignment, graded):
         return replace(failed(graded.executed.student, started), verification=graded.verification)
 
 
-def _quiet():
-    """As the CLI: no SQLAlchemy warnings from nbgrader 0.9.6, no per-file log from its apps."""
+def _start_worker(shared):
+    """A pool worker's start: as the CLI, no SQLAlchemy warnings from nbgrader 0.9.6 and no
+    per-file log from its apps; jobs forked by the run's warm server at ``shared`` (a socket)."""
     warnings.filterwarnings("ignore", category=SAWarning)
     logging.getLogger("traitlets").setLevel(logging.WARNING)
+    ForkServer.shared = shared
 
 
 PRELOADED = ["grader.steps.worker", "grader.steps.verify", "grader.steps.feedback"]
 
 
-def local_pool(jobs):
+def _context():
+    context = get_context("forkserver")
+    context.set_forkserver_preload(PRELOADED)
+    return context
+
+
+def start_forkserver():
+    """Start multiprocessing's fork server now; it imports ``PRELOADED`` while the run goes on."""
+    _context()
+    forkserver.ensure_running()
+
+
+def local_pool(jobs, shared=None):
     """The run's worker processes, forked from multiprocessing's fork server.
 
     That server is a fresh process (the grader's threads and sandbox are not forked) which
     imports nbgrader and torch once (``PRELOADED``); every worker of every pool of this grading
-    process starts from it already warm and shares those pages with it.
+    process starts from it already warm and shares those pages with it. shared: the socket of
+    the run's warm sandbox server (``sandbox.forkserver.Server``), or None.
     """
-    context = get_context("forkserver")
-    context.set_forkserver_preload(PRELOADED)
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_start_worker,
+                               initargs=(str(shared) if shared else None,))
 
 
 def grade_locally(pool, course, assignment, students, options, seed):
