@@ -39,30 +39,38 @@ class SandboxedKernelClient(AsyncKernelClient):
     async def _async_wait_for_ready(self, timeout=None):
         """As jupyter_client's: ready once a kernel_info reply and an IOPub message came back.
 
-        jupyter_client polls a starting kernel every second and then listens for 0.2 s of IOPub
-        silence; a warm forked kernel answers within tens of milliseconds, so those waits were
-        most of a kernel's start. Stale IOPub messages need no flushing: nbclient reads only
-        the messages whose parent is the request it sent.
+        One request at a time, as there, so that no reply is left over for the next reader; but
+        the kernel's life is checked every READY_POLL seconds, not every second, and there is no
+        final 0.2 s of listening for IOPub silence (nbclient reads only the messages whose
+        parent is a request it sent). A warm forked kernel answers within tens of milliseconds.
         """
         deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
         while True:
-            self.kernel_info()
-            try:
-                reply = await self.shell_channel.get_msg(timeout=READY_POLL)
-            except Empty:
-                reply = None
-            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+            request = self.kernel_info()
+            if await self._reply_to(request, min(time.monotonic() + 1.0, deadline)):
                 try:
-                    await self.iopub_channel.get_msg(timeout=READY_POLL)  # IOPub is connected
+                    await self.iopub_channel.get_msg(timeout=0.2)  # IOPub is connected
+                    return
                 except Empty:
                     pass
-                else:
-                    self._handle_kernel_info_reply(reply)
-                    return
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    async def _reply_to(self, request, until):
+        """The shell reply to ``request`` if it comes before ``until`` (while the kernel lives)."""
+        while time.monotonic() < until:
+            try:
+                reply = await self.shell_channel.get_msg(timeout=READY_POLL)
+            except Empty:
+                if not await self._async_is_alive():
+                    return None
+                continue
+            if reply["parent_header"].get("msg_id") == request:
+                self._handle_kernel_info_reply(reply)
+                return reply
+        return None
 
     wait_for_ready = _async_wait_for_ready  # AsyncKernelClient binds the name to the base's
 
