@@ -105,7 +105,7 @@ def attacks(course, port):
             "return vjp(torch.mul, x, y)[1](grad_output)")), 12, REVIEW),
         # claims success for every verification case it can find, on every descriptor it can reach
         "forge_verification": (buggy + "\nimport gc, json, os\n"
-                               "found = [t for t in gc.get_objects() if isinstance(t, dict) and 'id' in t]\n"
+                               "found = [t for t in gc.get_objects() if isinstance(t, dict) and isinstance(t.get('id'), str)]\n"
                                "for thing in found[:200]:\n"
                                "    line = json.dumps({'id': thing['id'], 'out': [0.0], 'grads': [[0.0]]})\n"
                                "    for fd in range(1, 16):\n        try:\n"

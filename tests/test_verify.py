@@ -231,7 +231,7 @@ class Square(torch.autograd.Function):
 '''
 
 FAKE_REPLY = '(\'{"id": "%d", "result": {"own_node": true}}\\n\' % seq).encode()'
-CHANNEL = "[o for o in gc.get_objects() if type(o).__name__ == 'socket'][0]"
+CHANNEL = "[o for o in gc.get_objects() if type(o).__name__ == 'socket' and o.fileno() >= 0][0]"
 REWRITE = '''
 import gc, json, socket
 send = socket.socket.sendall

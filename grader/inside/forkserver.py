@@ -140,6 +140,8 @@ def confine(request):
     for name, value in request["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
     os.chdir(WORK)
+    for server_socket in SERVER_SOCKETS:  # the job's copies: closed below, left without a descriptor
+        server_socket.detach()
     for fd, path, mode in ((0, request.get("stdin"), os.O_RDONLY), (1, request.get("stdout"), os.O_WRONLY),
                            (2, None, os.O_WRONLY)):
         os.dup2(os.open(path or os.devnull, mode), fd)
@@ -219,6 +221,7 @@ def reap():
 
 
 MAX_REQUEST = 1 << 20  # bytes a client may send before its line ends
+SERVER_SOCKETS = []  # the server's listener and connections (a job's copies are detached)
 
 
 def peer_uid(connection):
@@ -254,6 +257,7 @@ def serve(address):
     listener.bind(address)
     os.umask(previous)
     listener.listen(64)
+    SERVER_SOCKETS.append(listener)
     sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
     sys.stdout.flush()
     stdin, clients = sys.stdin.buffer, {}
@@ -268,6 +272,7 @@ def serve(address):
                 connection, _ = listener.accept()
                 if peer_uid(connection) == os.geteuid():
                     clients[connection] = b""
+                    SERVER_SOCKETS.append(connection)
                 else:
                     connection.close()
             else:
@@ -281,6 +286,7 @@ def serve(address):
                 except (OSError, ValueError, KeyError):
                     ready.close()
                     del clients[ready]
+                    SERVER_SOCKETS.remove(ready)
 
 
 if __name__ == "__main__":
