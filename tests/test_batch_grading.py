@@ -16,7 +16,7 @@ from html_text import page_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
-OPTIONS = GradeOptions(jobs=2, cell_timeout=15, notebook_timeout=120, verify_timeout=60)  # roomy: tests run side by side
+OPTIONS = GradeOptions(jobs=2, cell_timeout=15, notebook_timeout=120, verify_timeout=15)  # roomy: tests run side by side
 FLAGS = {"infinite_loop": {"timed_out"}, "kernel_crash": {"kernel_died", "manual_review", "code_review"}}
 
 

@@ -162,7 +162,7 @@ def hostile(tmp_path_factory):
         folder.mkdir(parents=True)
         (folder / f"{NB}.ipynb").write_bytes(raw)
     result = batch.grade(course, A, GradeOptions(jobs=2, cell_timeout=20, notebook_timeout=120,
-                                                 verify_timeout=60))
+                                                 verify_timeout=20))
     server.socket.close()
     return course, plan, result, server
 

@@ -132,13 +132,14 @@ def become_pid_one():
 
 
 def confine(request):
-    """In the job, before anything of it runs: cgroups, limits, files, user, capabilities."""
+    """In the job, before anything of it runs: cgroups, limits, priority, files, user, capabilities."""
     os.setsid()
     for procs in request["cgroups"]:
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
     for name, value in request["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (value, value))
+    os.nice(int(request.get("nice", 0)))
     os.chdir(WORK)
     for server_socket in SERVER_SOCKETS:  # the job's copies: closed below, left without a descriptor
         server_socket.detach()

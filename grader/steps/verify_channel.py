@@ -36,6 +36,9 @@ RUNNER = (Path(__file__).resolve().parent.parent / "inside" / "verify_runner.py"
 SOCKET = "verify.sock"  # in the runner's working folder; the runner's SOCKET
 MAX_REPLY = 256 * 1024  # bytes in one reply: the largest case needs a few kB
 START_TIMEOUT = 30      # seconds for a fresh runner to connect (no student code runs before)
+# The runner's CPU priority (nice): an honest runner needs a fraction of a second of CPU, and one
+# whose answer cell loops then burns only what the notebooks being executed leave idle.
+NICE = 10
 STOPPED = "the verifier stopped (crash, exit or closed channel)"
 UNASKED = "a message nobody asked for (a second reply, or one before its request)"
 
@@ -182,7 +185,7 @@ def _forked(helpers):
 
     def start():
         nonlocal process
-        process = ForkedProcess(server.fork(folder, uid, limits, cgroups, JOB_ENV, program=RUNNER))
+        process = ForkedProcess(server.fork(folder, uid, limits, cgroups, JOB_ENV, program=RUNNER, nice=NICE))
         return lambda: process.poll() is None
 
     try:
@@ -207,7 +210,7 @@ def _unconfined(helpers):
         process = subprocess.Popen([sys.executable, "-I", "-c", RUNNER], cwd=folder,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True,
-                                   env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder),
+                                   preexec_fn=lambda: os.nice(NICE), env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder),
                                         "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"})
         return lambda: process.poll() is None
 
