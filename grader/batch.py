@@ -45,8 +45,8 @@ class Phases:
     """Wall seconds of each phase of a run, in order; they add up to the run's time.
 
     Start-up is the worker processes' (spawning, imports, the warm sandbox) and their shutting
-    down. Start-up, execute, verify and record share the pool's tasks: their wall time is split
-    in proportion to the seconds the workers spent in each.
+    down. Start-up, execute, verify, record and feedback share the pool's span: its wall time is
+    split in proportion to the seconds spent in each (execute and verify run side by side).
     """
     NAMES = ("start-up", "repair", "scan", "execute", "verify", "record", "feedback", "report")
 
@@ -95,9 +95,9 @@ def _check_ready(course, assignment, options):
     return students
 
 
-def _execute_verify_record(pool, course, assignment, students, options):
-    """{student: worker.Graded}: executed and verified on the local pool or on the Dask cluster
-    of ``options.scheduler``, recorded in the gradebook on the local pool."""
+def _graded_stream(pool, course, assignment, students, options):
+    """Each student's worker.Graded, once, as it finishes: executed and verified on the local pool
+    or on the Dask cluster of ``options.scheduler``, recorded in the gradebook on the local pool."""
     seed = secrets.randbits(31)  # one class, one set of fresh inputs
     if options.scheduler:
         from .steps import distributed
@@ -105,11 +105,25 @@ def _execute_verify_record(pool, course, assignment, students, options):
                                        distributed.grade_on_cluster(course, assignment, students, options, seed))
     else:
         stream = worker.grade_locally(pool, course, assignment, students, options, seed)
-    results = {}
+    seen = set()
     for graded in tqdm(stream, total=len(students), desc="grading", unit="student"):
-        results.setdefault(graded.executed.student, graded)
-    autograde.clean_up(course)
-    return results
+        if graded.executed.student not in seen:  # Dask may finish a retried task twice
+            seen.add(graded.executed.student)
+            yield graded
+
+
+def _take(outcome, done):
+    """Fill ``outcome`` from its student's worker.Graded."""
+    result = done.executed
+    if result.error:
+        outcome.problems.append("autograde failed: " + _last_line(result.error))
+        return
+    outcome.ending = result.ending
+    verification = done.verification
+    if verification and verification.error:
+        outcome.problems.append("verification failed: " + verification.error)
+    elif verification:
+        outcome.verdicts = verification.verdicts
 
 
 def grade(course, assignment, options):
@@ -156,29 +170,31 @@ def _grade(course, assignment, options, outcomes, phases, sandbox):
         except launcher.SandboxUnavailable as error:  # each student's worker then says so
             log.error("%s", error)
         phases.done("start-up")
-    with worker.local_pool(min(options.jobs, max(1, len(gradeable))), sandbox and sandbox.socket) as pool:
-        results = _execute_verify_record(pool, course, assignment, gradeable, options)
-        phases.done("execute", share={phase: sum(g.seconds.get(phase, 0.0) for g in results.values())
-                                      for phase in ("start-up", "execute", "verify", "record")})
-        for student, done in results.items():
-            outcome, result = by_student[student], done.executed
-            if result.error:
-                outcome.problems.append("autograde failed: " + _last_line(result.error))
-                continue
-            outcome.ending = result.ending
-            verification = done.verification
-            if verification and verification.error:
-                outcome.problems.append("verification failed: " + verification.error)
-            elif verification:
-                outcome.verdicts = verification.verdicts
-        graded = [o for o in outcomes if o.gradeable]
-        score.record_verified(course, assignment, graded)
-        phases.done("record")
-        if importlib.util.find_spec(f"grader.specs.{assignment}") is None:  # found, not imported (torch)
-            log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)
-        for student, error in feedback.generate(course, assignment, graded, pool).items():
-            by_student[student].problems.append("feedback failed: " + _last_line(error))
-        phases.done("feedback")
+    if importlib.util.find_spec(f"grader.specs.{assignment}") is None:  # found, not imported (torch)
+        log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)
+    # One stream: as each student's execute + verify + record comes back, their verified score
+    # is written and their feedback page queued on the same pool, behind the grading still to
+    # do; nothing waits for the whole class but the report.
+    seconds = {phase: 0.0 for phase in ("start-up", "execute", "verify", "record", "feedback")}
+    pages = {}
+    with worker.local_pool(min(options.jobs, max(1, len(gradeable))), sandbox and sandbox.socket) as pool, \
+            score.recorder(course, assignment) as record:
+        for done in _graded_stream(pool, course, assignment, gradeable, options):
+            outcome = by_student[done.executed.student]
+            _take(outcome, done)
+            for phase, spent in done.seconds.items():
+                seconds[phase] += spent
+            if outcome.gradeable:
+                started = time.monotonic()
+                record(outcome)
+                seconds["record"] += time.monotonic() - started
+                pages[feedback.submit(pool, course, assignment, outcome)] = outcome.student
+        autograde.clean_up(course)
+        for student, (error, spent) in feedback.finished(pages).items():
+            seconds["feedback"] += spent
+            if error:
+                by_student[student].problems.append("feedback failed: " + _last_line(error))
+        phases.done("execute", share=seconds)
     phases.done("start-up")  # the workers ending
 
     out = course.reports / assignment

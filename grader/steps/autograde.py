@@ -87,7 +87,7 @@ def executing_api(course, options):
     overrides = _preprocessors(GradingExecute, settings)
     if course.is_sqlite:
         private = course.work / f"gradebook-worker-{os.getpid()}.db"
-        with _gradebook_lock(course):  # not while another worker records
+        with gradebook_lock(course):  # not while another worker records
             shutil.copy(course.gradebook_file, private)
         overrides["CourseDirectory"] = {"db_url": f"sqlite:///{private}",
                                         "autograded_directory": str(course.executed.relative_to(course.root))}
@@ -120,7 +120,7 @@ def execute(api, assignment, student):
 
 
 @contextmanager
-def _gradebook_lock(course):
+def gradebook_lock(course):
     """One writer at a time on the SQLite gradebook, across the run's processes."""
     course.work.mkdir(parents=True, exist_ok=True)
     with open(course.work / "gradebook.lock", "w") as lock:
@@ -141,7 +141,7 @@ def record(api, course, assignment, executed):
     """
     if not course.is_sqlite:
         return executed
-    with _gradebook_lock(course):
+    with gradebook_lock(course):
         result = api.autograde(assignment, executed.student, force=True, create=True)
     if not result.get("success") and not executed.error:
         return Executed(executed.student, None, result.get("error") or "autograde failed")

@@ -19,6 +19,7 @@ The page is nbgrader's feedback template without MathJax, so it loads no script 
 """
 import html
 import re
+import time
 from concurrent.futures import as_completed
 from pathlib import Path
 
@@ -174,34 +175,33 @@ class FeedbackExporter(HTMLExporter):
 
 
 def _generate_one(root, assignment, student, verdicts, reviews):
-    """One student's feedback in a pool worker (nbgrader's API of its own); '' or the error."""
+    """One student's feedback in a pool worker (nbgrader's API of its own): ('' or the error, seconds)."""
+    started = time.monotonic()
     api = Course(root).api(HTMLExporter=PAGE,
                            GenerateFeedback={"preprocessors": PREPROCESSORS,
                                              "exporter_class": "grader.steps.feedback.FeedbackExporter"},
                            CoalesceStreamsPreprocessor={"enabled": True},
                            RedactHiddenTests={"verdicts": {student: verdicts}, "reviews": reviews})
     result = api.generate_feedback(assignment, student, force=True)
-    return "" if result.get("success") else result.get("error") or "feedback failed"
+    error = "" if result.get("success") else result.get("error") or "feedback failed"
+    return error, time.monotonic() - started
 
 
-def generate(course, assignment, outcomes, pool):
-    """Write the feedback folder's <student>/<assignment>/*.html; returns {student: error}.
+def submit(pool, course, assignment, outcome):
+    """Queue one graded student's feedback page on ``pool`` (a ``concurrent.futures`` executor);
+    their verdicts are shown under each test. Returns the future (see ``finished``)."""
+    reasons = [*(d.describe() for d in outcome.disagreements),
+               *(f"{f.grade_id}, line {f.line}: {f.what}" for f in outcome.findings)]
+    return pool.submit(_generate_one, str(course.root), assignment, outcome.student, dict(outcome.verdicts),
+                       {outcome.student: reasons} if reasons else {})
 
-    outcomes: the gradeable students' StudentOutcomes; their verdicts are shown under each test.
-    pool: a ``concurrent.futures`` executor; each student is one task (the gradebook is only read).
-    """
-    futures = {}
-    for o in outcomes:
-        reasons = [*(d.describe() for d in o.disagreements),
-                   *(f"{f.grade_id}, line {f.line}: {f.what}" for f in o.findings)]
-        futures[pool.submit(_generate_one, str(course.root), assignment, o.student, dict(o.verdicts),
-                            {o.student: reasons} if reasons else {})] = o.student
-    errors = {}
+
+def finished(futures):
+    """{student: (error or '', worker seconds)} once each future of {future: student} is done."""
+    done = {}
     for future in as_completed(futures):
         try:
-            error = future.result()
+            done[futures[future]] = future.result()
         except Exception as exception:  # the worker itself failed: this student only
-            error = f"{type(exception).__name__}: {exception}"
-        if error:
-            errors[futures[future]] = error
-    return errors
+            done[futures[future]] = (f"{type(exception).__name__}: {exception}", 0.0)
+    return done

@@ -5,29 +5,39 @@ into ``manual_score``, which nbgrader's totals, formgrader, feedback and export 
 A cell where the two disagree, in either direction, keeps both and is marked for manual grading
 (formgrader lists it); the student's row goes to manual review with both results.
 """
+from contextlib import contextmanager
+
 from nbgrader.api import Gradebook, MissingEntry
 
 from ..outcome import Disagreement
+from . import autograde
 
 
-def record_verified(course, assignment, outcomes):
-    """Write each verified outcome's points to the gradebook; fill its ``disagreements``.
+@contextmanager
+def recorder(course, assignment):
+    """``record(outcome)``: write one verified outcome's points to the gradebook, fill its
+    ``disagreements``; one gradebook session for the run, each student's write under the
+    run's gradebook lock (SQLite: the workers record pass 2 meanwhile).
 
-    One gradebook session for the class; a student whose grades cannot be written gets a problem
-    (manual review) and nothing of theirs is half-written: the others go on.
+    A student whose grades cannot be written gets a problem (manual review) and nothing of
+    theirs is half-written: the others go on.
     """
     with Gradebook(course.db_url, course.course_id) as gb:
         grade_cells = {cell.name: notebook.name for notebook in gb.find_assignment(assignment).notebooks
                        for cell in notebook.grade_cells}
-        for outcome in outcomes:
-            try:
-                found = _record(gb, grade_cells, assignment, outcome)
-                gb.db.commit()
-            except Exception as error:  # this student only
-                gb.db.rollback()
-                outcome.problems.append(f"score failed: {type(error).__name__}: {str(error)[:300]}")
-                continue
+        gb.db.commit()  # no read left open while the workers write
+
+        def record(outcome):
+            with autograde.gradebook_lock(course):
+                try:
+                    found = _record(gb, grade_cells, assignment, outcome)
+                    gb.db.commit()
+                except Exception as error:  # this student only
+                    gb.db.rollback()
+                    outcome.problems.append(f"score failed: {type(error).__name__}: {str(error)[:300]}")
+                    return
             outcome.disagreements += found
+        yield record
 
 
 def _record(gb, grade_cells, assignment, outcome):
