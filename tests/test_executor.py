@@ -14,15 +14,23 @@ A, NB = "a1_backprop", "backprop"
 COURSE = Course()
 
 
-def run(tmp_path, answers, **traits):
+def executed(tmp_path, answers, **traits):
     for helper in (COURSE.release / A).glob("*.py"):
         shutil.copy(helper, tmp_path)
     nb = simulate.build_submission(COURSE.release / A / f"{NB}.ipynb", answers)
     executor = GradingExecute(timeout=30, **traits)
     nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    return {c.metadata.get("nbgrader", {}).get("grade_id", i): [o.get("ename") for o in c.outputs
-                                                                 if o.output_type == "error"]
-            for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    return {c.metadata.get("nbgrader", {}).get("grade_id", i): c for i, c in enumerate(nb.cells)
+            if c.cell_type == "code"}
+
+
+def errors_of(cells):
+    """{grade id or cell index: the names of the errors the cell shows}."""
+    return {key: [o.get("ename") for o in cell.outputs if o.output_type == "error"] for key, cell in cells.items()}
+
+
+def run(tmp_path, answers, **traits):
+    return errors_of(executed(tmp_path, answers, **traits))
 
 
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
@@ -35,9 +43,12 @@ def test_answers_run_without_errors(tmp_path, sandbox):
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
 def test_a_dead_kernel_costs_only_the_cells_after_it(tmp_path, sandbox):
     answers = simulate.solution_answers(COURSE.solutions / A / f"{NB}.ipynb")
-    errors = run(tmp_path, dict(answers, mul="import os\nos._exit(1)"), sandbox=sandbox)
+    cells = executed(tmp_path, dict(answers, mul="import os\nos._exit(1)"), sandbox=sandbox)
+    errors = errors_of(cells)
     assert errors["test_square"] == [] and errors["test_add"] == []
     assert errors["mul"] == [KERNEL_DIED] and errors["test_mul"] == [NOT_RUN]
+    # the same page every time: the dying cell shows no count, whether or not it was announced
+    assert cells["mul"].execution_count is None and cells["test_add"].execution_count is not None
 
 
 def test_a_sandboxed_kernel_client_starts_no_heartbeat():

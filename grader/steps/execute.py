@@ -116,6 +116,8 @@ class GradingExecute(Execute):
         self._stopped = ename
         cell.outputs = [o for o in cell.get("outputs", []) if o.output_type != "error"]
         cell.outputs.append(error_output(ename))
+        if ename == KERNEL_DIED:  # whether a dying kernel announced the cell's count first is a race
+            cell.execution_count = None
         if self.km is not None:
             try:
                 run_sync(self.km.shutdown_kernel)(now=True)
