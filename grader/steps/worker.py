@@ -2,9 +2,9 @@
 
 The same ``Worker`` executes and verifies in the local process pool and on a Dask worker
 (``distributed.py``). A worker process sets itself up once, on its first student: an nbgrader
-API for pass 1 (with SQLite, on a private copy of the gradebook) and, with the sandbox on, the
-warm fork server, so that importing torch is paid once per worker process, not once per
-student. Recording (pass 2) happens on this machine's pool: in the same task when the student
+API for pass 1 (with SQLite, on a private copy of the gradebook) and, with the sandbox on, its
+connection to the run's warm fork server (a Dask worker starts its own), so that importing
+torch is paid once per run, not once per student. Recording (pass 2) happens on this machine's pool: in the same task when the student
 was executed here, in a task of its own when a Dask worker executed it. What a task found
 comes back as data (``Graded``).
 """
