@@ -306,6 +306,52 @@ def test_the_shared_warm_server_forks_only_for_the_grader(tmp_path):
         server.close()
 
 
+def test_jobs_left_running_end_with_the_warm_server():
+    """A job its grader never stopped (a worker killed mid-run) is killed when the run's server closes."""
+    server = Server().wait_ready()
+    try:
+        client = ForkServer(server.socket)
+        folder, uid, limits, cgroups, env = _job_args(client)
+        client.fork(folder, uid, limits, cgroups, env, program="while True:\n    pass")
+        deadline = time.monotonic() + 10
+        while gone(uid, within=0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not gone(uid, within=0), "the looping job did not start"
+    finally:
+        server.close()
+    try:
+        assert gone(uid, within=10), "a job outlived the run's warm server"
+    finally:
+        cgroups.remove()
+
+
+REACH_THE_SERVER = """
+import json, socket
+from pathlib import Path
+from ipykernel.connect import get_connection_file
+runs = Path(get_connection_file()).parent.parent  # the job's folder lies in the run's folder
+tries = {}
+for name, attempt in (("list", lambda: list(runs.iterdir())),
+                      ("connect", lambda: socket.socket(socket.AF_UNIX).connect(str(runs / "control" / "fork.sock")))):
+    try:
+        attempt()
+        tries[name] = "reached"
+    except OSError as error:
+        tries[name] = type(error).__name__
+print(json.dumps(tries))
+"""
+
+
+def test_a_kernel_cannot_reach_the_warm_server(helpers):
+    """A student who derives the run's folder from the kernel's connection file, to ask the
+    server for a job as root, can neither list that folder nor reach the server's socket."""
+    kernel = Kernel(helpers)
+    try:
+        assert kernel.json(REACH_THE_SERVER) == {"list": "PermissionError", "connect": "PermissionError"}
+    finally:
+        kernel.shutdown()
+
+
 def _job_args(client):
     uid, folder = client.new_job()
     return folder, uid, Limits(), Cgroups(folder.name, Limits()), JOB_ENV

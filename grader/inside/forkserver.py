@@ -3,13 +3,14 @@
 Started by ``grader.sandbox.forkserver`` inside bubblewrap (``python -I -c`` with this file's
 source; nothing of the grader is importable there) as the sandbox's root, and never runs student
 code itself. It listens on a Unix socket for the grading processes of one run (``serve``); each
-request becomes one job with a clean slate (``start_job``): new PID,
-mount, IPC and network namespaces, so the job sees and signals only its own processes, all of
-which die with it, and an empty private /tmp (its home, IPython and matplotlib folders). The job
-then confines itself (``confine``): the job's cgroups and rlimits, no inherited file descriptor
-but its own stdin and stdout files, its own uid with no capabilities and no new privileges; only
-then does it become what the request asks: an ipykernel on a connection file (history off), or a
-Python program (the verifier's runner). The reply is the job's pid as the grader sees it. Importing torch costs 2.5-3 s of CPU; starting a job costs tens of milliseconds.
+request becomes one job with a clean slate (``start_job``): new PID, mount, IPC and network
+namespaces, so the job sees and signals only its own processes, all of which die with it, and
+an empty private /tmp (its home, IPython and matplotlib folders). The job then confines itself
+(``confine``): the job's cgroups and rlimits, no inherited file descriptor but its own stdin and
+stdout files, its own uid with no capabilities and no new privileges; only then does it become
+what the request asks: an ipykernel on a connection file (history off), or a Python program (the
+verifier's runner). The reply is the job's pid as the grader sees it.
+Importing torch costs 2.5-3 s of CPU; starting a job costs tens of milliseconds.
 """
 import ctypes
 import json
@@ -141,7 +142,7 @@ def confine(request):
         resource.setrlimit(getattr(resource, name), (value, value))
     os.nice(int(request.get("nice", 0)))
     os.chdir(WORK)
-    for server_socket in SERVER_SOCKETS:  # the job's copies: closed below, left without a descriptor
+    for server_socket in [*LISTENER, *CLIENTS]:  # the job's copies: closed below, detached first
         server_socket.detach()
     for fd, path, mode in ((0, request.get("stdin"), os.O_RDONLY), (1, request.get("stdout"), os.O_WRONLY),
                            (2, None, os.O_WRONLY)):
@@ -219,10 +220,13 @@ def reap():
             return
         if pid == 0:
             return
+        JOBS.discard(pid)
 
 
 MAX_REQUEST = 1 << 20  # bytes a client may send before its line ends
-SERVER_SOCKETS = []  # the server's listener and connections (a job's copies are detached)
+LISTENER = []  # the server's listening socket, once it listens
+CLIENTS = {}   # each connection of a grading process -> what it sent past its last full line
+JOBS = set()   # the pids of the jobs still running, ended with the server
 
 
 def peer_uid(connection):
@@ -238,6 +242,8 @@ def answer(connection, buffer):
         line, buffer = buffer.split(b"\n", 1)
         request = json.loads(line)
         reply = start_job(request)
+        if "pid" in reply:
+            JOBS.add(reply["pid"])
         connection.sendall((json.dumps({"id": request["id"], **reply}) + "\n").encode())
     return buffer
 
@@ -248,7 +254,7 @@ def serve(address):
 
     Every grading process of a run connects here: one warm server per run, not per worker.
     A connection from any uid but this server's own is closed unheard (jobs have uids of their
-    own and could not reach the folder anyway).
+    own and could not reach the folder anyway). Ending, it kills the jobs still running.
     """
     libc("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     libc("prctl", PR_SET_DUMPABLE, 0, 0, 0, 0)  # ptrace then needs CAP_SYS_PTRACE, which no job has
@@ -258,22 +264,26 @@ def serve(address):
     listener.bind(address)
     os.umask(previous)
     listener.listen(64)
-    SERVER_SOCKETS.append(listener)
+    LISTENER.append(listener)
     sys.stdout.write(json.dumps({"ready": os.getpid()}) + "\n")
     sys.stdout.flush()
-    stdin, clients = sys.stdin.buffer, {}
+    stdin = sys.stdin.buffer
     while True:
-        readable, _, _ = select.select([stdin, listener, *clients], [], [], 0.5)
+        readable, _, _ = select.select([stdin, listener, *CLIENTS], [], [], 0.5)
         reap()
         for ready in readable:
             if ready is stdin:
                 if not stdin.readline():
+                    for pid in JOBS:  # a job its grader left running (a worker stopped mid-run)
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
                     return
             elif ready is listener:
                 connection, _ = listener.accept()
                 if peer_uid(connection) == os.geteuid():
-                    clients[connection] = b""
-                    SERVER_SOCKETS.append(connection)
+                    CLIENTS[connection] = b""
                 else:
                     connection.close()
             else:
@@ -281,13 +291,12 @@ def serve(address):
                 try:
                     if not data:
                         raise ConnectionError("closed")
-                    clients[ready] = answer(ready, clients[ready] + data)
-                    if len(clients[ready]) > MAX_REQUEST:
+                    CLIENTS[ready] = answer(ready, CLIENTS[ready] + data)
+                    if len(CLIENTS[ready]) > MAX_REQUEST:
                         raise ConnectionError("request too long")
                 except (OSError, ValueError, KeyError):
                     ready.close()
-                    del clients[ready]
-                    SERVER_SOCKETS.remove(ready)
+                    del CLIENTS[ready]
 
 
 if __name__ == "__main__":

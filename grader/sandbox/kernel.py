@@ -21,7 +21,7 @@ from .cgroups import Cgroups
 from .forkserver import JOB_ENV, ForkedProcess, ForkServer
 from .launcher import Limits
 
-READY_POLL = 0.02  # seconds between kernel_info requests while a fresh kernel starts
+READY_POLL = 0.02  # seconds between looks at a starting kernel (its reply, its life)
 SOCKETS_TIMEOUT = 10  # seconds for a forked kernel to open its sockets before clients connect anyway
 
 

@@ -210,7 +210,8 @@ def _unconfined(helpers):
         process = subprocess.Popen([sys.executable, "-I", "-c", RUNNER], cwd=folder,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True,
-                                   preexec_fn=lambda: os.nice(NICE), env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder),
+                                   preexec_fn=lambda: os.nice(NICE),
+                                   env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder),
                                         "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"})
         return lambda: process.poll() is None
 

@@ -4,9 +4,9 @@ The same ``Worker`` executes and verifies in the local process pool and on a Das
 (``distributed.py``). A worker process sets itself up once, on its first student: an nbgrader
 API for pass 1 (with SQLite, on a private copy of the gradebook) and, with the sandbox on, its
 connection to the run's warm fork server (a Dask worker starts its own), so that importing
-torch is paid once per run, not once per student. Recording (pass 2) happens on this machine's pool: in the same task when the student
-was executed here, in a task of its own when a Dask worker executed it. What a task found
-comes back as data (``Graded``).
+torch is paid once per run, not once per student. Recording (pass 2) happens on this machine's
+pool: in the same task when the student was executed here, in a task of its own when a Dask
+worker executed it. What a task found comes back as data (``Graded``).
 """
 import logging
 import threading
@@ -166,7 +166,7 @@ def grade_locally(pool, course, assignment, students, options, seed):
         done, _ = wait(pending, timeout=stall, return_when=FIRST_COMPLETED)
         if not done:
             for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()  # their sandboxes die with them (--die-with-parent)
+                process.kill()  # their jobs end with the run's warm server
             done = set(pending)
         for future in done:
             student = pending.pop(future)
