@@ -92,7 +92,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser" tests
 
 # Test files run in parallel, each whole in one process (its fixtures are graded once); the
-# slow ones start first (tests/conftest.py).
+# heaviest start first (tests/conftest.py).
 test: setup $(if $(shell command -v npm),$(HUB_PROXY))
-	$(PY) -m pytest -n auto --dist loadfile tests
+	$(PY) -m pytest -n auto --dist loadgroup --no-loadscope-reorder tests
 	$(PY) -m pytest -n auto --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg solutions -p no:cacheprovider
