@@ -94,5 +94,5 @@ test-fast: setup
 # Test files run in parallel, each whole in one process (its fixtures are graded once); the
 # heaviest start first (tests/conftest.py).
 test: setup $(if $(shell command -v npm),$(HUB_PROXY))
-	$(PY) -m pytest -n auto --dist loadgroup --no-loadscope-reorder tests
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder tests
 	$(PY) -m pytest -n auto --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg solutions -p no:cacheprovider

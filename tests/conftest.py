@@ -1,13 +1,17 @@
 """Shared fixtures: a private copy of the course, so tests never touch the repo's gradebook.
 
-``make test`` runs test files in parallel (pytest-xdist, ``--dist loadgroup``: each file is one
-group, so its tests and module fixtures stay in one process; files that share a session fixture
-are one group, so it is built once). Groups are handed out in the order of ``SECONDS``, the
-heaviest first, so that the quick files fill the gaps and both workers end together.
+``make test`` runs test files in parallel (pytest-xdist, ``--dist loadfile``: a file's tests and
+its module fixtures stay in one process), with two changes (``GroupScheduling``): the files that
+share a session fixture are one unit, so it is built once, and units are handed out in the order
+of ``SECONDS``, the heaviest first, so that the quick files fill the gaps and both workers end
+together. (xdist's own ``--dist loadgroup`` cannot do the first: with pytest 9 the group it
+appends to a test's id is lost.)
 """
 from collections import Counter
+from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 from browser_lab import CHROMIUM, CHROMIUM_ARGS
 from grader.course import Course
@@ -35,7 +39,7 @@ def chromium():
         browser.close()
 
 
-# Files whose tests share a session fixture (its name): one group, one process.
+# Files whose tests share a session fixture (its name): one unit, one process.
 SHARED = {name: "released_course" for name in
           ("test_release.py", "test_a1_backprop.py", "test_a2_layers.py", "test_a3_two_layer_net.py")}
 # Wall seconds of the heaviest files in `make test` (2 workers, 2 cores; 2026-11-28), to hand the
@@ -48,13 +52,24 @@ SECONDS = {"test_hub_browser.py": 137, "test_hub_postgres.py": 102, "test_dask.p
            "test_report.py": 8, "test_executor.py": 7, "test_inert_browser.py": 5}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def _unit(path):
+    """The scheduling unit of the test file at ``path``: its shared fixture or its own name."""
+    return SHARED.get(Path(path).name, Path(path).name)
+
+
+class GroupScheduling(LoadFileScheduling):
+    def _split_scope(self, nodeid):
+        return _unit(super()._split_scope(nodeid))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadfile":
+        return GroupScheduling(config, log)
+    return None
+
+
 def pytest_collection_modifyitems(items):
-    def group(item):
-        return SHARED.get(item.path.name, item.path.name)
     seconds = Counter()
     for name, spent in SECONDS.items():
-        seconds[SHARED.get(name, name)] += spent
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
-    items.sort(key=lambda item: -seconds[group(item)])  # stable: a group's files stay in order
+        seconds[_unit(name)] += spent
+    items.sort(key=lambda item: -seconds[_unit(item.path)])  # stable: a unit's files stay in order
