@@ -8,7 +8,6 @@ import sys
 import nbformat
 import pytest
 
-from grader import batch
 from grader.course import Course, GradeOptions
 from grader.markers import split_hidden
 from grader.demo.demo import DEMO_ASSIGNMENT, run_demo
@@ -16,7 +15,7 @@ from html_text import page_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
-OPTIONS = GradeOptions(jobs=2, cell_timeout=15, notebook_timeout=120, verify_timeout=15)  # roomy: tests run side by side
+OPTIONS = GradeOptions(jobs=2, cell_timeout=10, notebook_timeout=120, verify_timeout=10)  # as `make demo`: roomy for tests side by side
 FLAGS = {"infinite_loop": {"timed_out"}, "kernel_crash": {"kernel_died", "manual_review", "code_review"}}
 
 
@@ -110,14 +109,6 @@ def hidden_only_lines(assignment, notebook):
     solution = nbformat.read(course.solutions / assignment / f"{notebook}.ipynb", as_version=4)
     hidden = [line.strip() for cell in solution.cells for line in split_hidden(cell.source)[1].splitlines()]
     return sorted({line for line in hidden if len(line) >= 12 and json.dumps(line)[1:-1] not in release})
-
-
-def test_grading_again_gives_the_same_grades(graded):
-    result, expected = graded
-    course = Course(result.csv.parents[3])
-    again = batch.grade(course, DEMO_ASSIGNMENT, OPTIONS)
-    assert [(r["student"], r["total"], r["flags"]) for r in again.rows] == \
-        [(r["student"], r["total"], r["flags"]) for r in result.rows]
 
 
 def test_missing_sandbox_refuses_to_grade_without_no_sandbox(graded):
