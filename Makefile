@@ -91,8 +91,9 @@ hub: setup system-packages $(HUB_PROXY)
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser" tests
 
-# Test files run in parallel, each whole in one process (its fixtures are graded once); the
-# heaviest start first (tests/conftest.py).
+# One run: the tests and nbval's replay of the solution notebooks. Test files run in parallel,
+# each whole in one process (its fixtures are graded once); the heaviest start first and the
+# notebooks fill the gaps (tests/conftest.py).
 test: setup $(if $(shell command -v npm),$(HUB_PROXY))
-	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder tests
-	$(PY) -m pytest -n auto --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg solutions -p no:cacheprovider
+	$(PY) -m pytest -n auto --dist loadfile --no-loadscope-reorder -p no:cacheprovider \
+	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests solutions

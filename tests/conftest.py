@@ -7,6 +7,7 @@ of ``SECONDS``, the heaviest first, so that the quick files fill the gaps and bo
 together. (xdist's own ``--dist loadgroup`` cannot do the first: with pytest 9 the group it
 appends to a test's id is lost.)
 """
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +25,22 @@ def released_course(tmp_path_factory):
     for assignment in course.assignments():
         course.nbgrader("generate_assignment", assignment, "--force")
     return course
+
+
+@pytest.fixture(scope="session")
+def a1_generated(tmp_path_factory):
+    """copy(dest) -> a Course at ``dest`` with a1_backprop generated into its SQLite gradebook.
+
+    Each copy is of one course generated once per test process: `nbgrader generate_assignment`
+    and the gradebook's creation (alembic) cost a few seconds of CPU each time.
+    """
+    template = Course().copy_to(tmp_path_factory.mktemp("a1-generated") / "course")
+    template.nbgrader("generate_assignment", "a1_backprop", "--force")
+
+    def copy(dest):
+        shutil.copytree(template.root, dest)
+        return Course(dest)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from browser_lab import LabPage, LabServer
 from grader.demo import simulate
-from grader.course import REPO_ROOT, Course
+from grader.course import REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.sandbox]
 
@@ -35,16 +35,15 @@ def shots():
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, a1_generated):
     """A temp course of its own (its gradebook and exchange are this module's alone), with the
     lab configuration, the assignment generated and released to the exchange."""
     with pytest.MonkeyPatch.context() as env:
         for name in COURSE_ENV:  # the defaults: the exchange is grader/exchange of this course
             env.delenv(name, raising=False)
-        course = Course().copy_to(tmp_path_factory.mktemp("lab-course"))
+        course = a1_generated(tmp_path_factory.mktemp("lab-course") / "course")
         shutil.copytree(REPO_ROOT / "grader" / "lab", course.grader / "lab",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        course.nbgrader("generate_assignment", ASSIGNMENT, "--force")
         course.nbgrader("release_assignment", ASSIGNMENT)
         yield course
 

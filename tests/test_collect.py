@@ -23,10 +23,8 @@ SMALL = collect.Limits(bytes=2 * 2**20, entries=20, ratio=50, ratio_floor=64 * 2
 
 
 @pytest.fixture
-def course(tmp_path):
-    course = Course().copy_to(tmp_path / "course")
-    course.nbgrader("generate_assignment", A, "--force")
-    return course
+def course(tmp_path, a1_generated):
+    return a1_generated(tmp_path / "course")
 
 
 @pytest.fixture

@@ -43,10 +43,8 @@ RUN_SECONDS = 600
 VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
 
 
-def small_class(dest):
-    """A course at ``dest`` with one student of each kind in KINDS, collected."""
-    course = Course().copy_to(dest)
-    course.nbgrader("generate_assignment", DEMO_ASSIGNMENT, "--force")
+def small_class(course):
+    """``course`` (DEMO_ASSIGNMENT generated) with one student of each kind in KINDS, collected."""
     plan = [entry for entry in simulate.simulated_class(course.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb")
             if entry[0] in KINDS]
     plan = [next(e for e in plan if e[0] == kind) for kind in KINDS]
@@ -130,8 +128,8 @@ class Graded:
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory):
-    course = small_class(tmp_path_factory.mktemp("local") / "course")
+def local(tmp_path_factory, a1_generated):
+    course = small_class(a1_generated(tmp_path_factory.mktemp("local") / "course"))
     result = batch.grade(course, DEMO_ASSIGNMENT, OPTIONS)
     return Graded(result, csv_rows(result), feedback_texts(result))
 

@@ -10,7 +10,7 @@ from nbgrader.api import Gradebook
 
 from browser_lab import LabServer
 from grader import batch
-from grader.course import REPO_ROOT, Course, GradeOptions
+from grader.course import REPO_ROOT, GradeOptions
 from grader.demo import simulate
 from inert_payloads import PAYLOAD_HTML
 
@@ -29,11 +29,10 @@ def submit(course, student, answers):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, a1_generated):
     """'scripted' graded by this grader; then 'control', the same answers, by stock autograde."""
-    course = Course().copy_to(tmp_path_factory.mktemp("formgrader") / "course")
+    course = a1_generated(tmp_path_factory.mktemp("formgrader") / "course")
     shutil.copytree(REPO_ROOT / "grader" / "lab", course.grader / "lab", ignore=shutil.ignore_patterns("__pycache__"))
-    course.nbgrader("generate_assignment", A, "--force")
     answers = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")
     answers["mul"] += ("\nfrom IPython.display import HTML, display\n"
                        f"for payload in {PAYLOAD_HTML!r}:\n    display(HTML(payload))")

@@ -146,9 +146,8 @@ class LoopbackServer:
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    course = Course().copy_to(tmp_path_factory.mktemp("hostile") / "course")
-    course.nbgrader("generate_assignment", A, "--force")
+def hostile(tmp_path_factory, a1_generated):
+    course = a1_generated(tmp_path_factory.mktemp("hostile") / "course")
     server = LoopbackServer()
     plan = attacks(course, server.port)
     answers = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")

@@ -399,10 +399,8 @@ def test_uids_are_never_reused_at_32_jobs(tmp_path):
     assert all(seen == [str(uid), "1"] for uid, seen in ran), ran
 
 
-def _grade(root, students):
+def _grade(course, students):
     """Grade ``students`` ({name: Mul answer}) with one worker, in name order; rows by student."""
-    course = Course().copy_to(root)
-    course.nbgrader("generate_assignment", A, "--force")
     answers = simulate.solution_answers(course.solutions / A / f"{NB}.ipynb")
     for student, mul in students.items():
         folder = course.submitted / student / A
@@ -414,9 +412,9 @@ def _grade(root, students):
     return {row["student"]: {k: v for k, v in row.items() if k != "notes"} for row in result.rows}
 
 
-def test_an_attacker_graded_first_leaves_the_honest_grade_unchanged(tmp_path):
+def test_an_attacker_graded_first_leaves_the_honest_grade_unchanged(tmp_path, a1_generated):
     correct = simulate.solution_answers(Course().solutions / A / f"{NB}.ipynb")["mul"]
-    alone = _grade(tmp_path / "alone", {"b_honest": correct})
-    after = _grade(tmp_path / "after", {"a_attacker": correct + "\n" + PLANT, "b_honest": correct})
+    alone = _grade(a1_generated(tmp_path / "alone"), {"b_honest": correct})
+    after = _grade(a1_generated(tmp_path / "after"), {"a_attacker": correct + "\n" + PLANT, "b_honest": correct})
     assert alone["b_honest"]["total"] == 12 and not alone["b_honest"]["flags"]
     assert after["b_honest"] == alone["b_honest"]
