@@ -3,8 +3,8 @@
 ``make test`` runs test files in parallel (pytest-xdist, ``--dist loadfile``: a file's tests and
 its module fixtures stay in one process), with two changes (``GroupScheduling``): the files that
 share a session fixture are one unit, so it is built once, and units are handed out in the order
-of ``SECONDS``, the heaviest first, so that the quick files fill the gaps and both workers end
-together. (xdist's own ``--dist loadgroup`` cannot do the first: with pytest 9 the group it
+of ``SECONDS``, the heaviest first (a unit's seconds are its files' sum), so that the quick
+files and nbval's notebooks fill the gaps and both workers end together. (xdist's own ``--dist loadgroup`` cannot do the first: with pytest 9 the group it
 appends to a test's id is lost.)
 """
 import shutil
@@ -61,12 +61,12 @@ SHARED = {name: "released_course" for name in
           ("test_release.py", "test_a1_backprop.py", "test_a2_layers.py", "test_a3_two_layer_net.py")}
 # Wall seconds of the heaviest files in `make test` (2 workers, 2 cores; 2026-11-28), to hand the
 # heaviest out first. A file not listed is quick; it goes after these, in collection order.
-SECONDS = {"test_hub_browser.py": 137, "test_hub_postgres.py": 102, "test_dask.py": 99,
-           "test_batch_grading.py": 79, "test_hostile_class.py": 64, "test_browser.py": 55,
-           "test_release.py": 52, "test_sandbox.py": 50, "test_a2_layers.py": 29,
-           "test_formgrader_inert.py": 28, "test_collect.py": 26, "test_a1_backprop.py": 22,
-           "test_a3_two_layer_net.py": 22, "test_exchange_permissions.py": 19, "test_verify.py": 17,
-           "test_report.py": 8, "test_executor.py": 7, "test_inert_browser.py": 5}
+SECONDS = {"test_hub_browser.py": 110, "test_dask.py": 71, "test_hostile_class.py": 71,
+           "test_hub_postgres.py": 65, "test_browser.py": 53, "test_batch_grading.py": 49,
+           "test_a1_backprop.py": 38, "test_sandbox.py": 36, "test_release.py": 34,
+           "test_a2_layers.py": 31, "test_a3_two_layer_net.py": 24, "test_formgrader_inert.py": 20,
+           "test_verify.py": 16, "test_exchange_permissions.py": 10, "test_collect.py": 8,
+           "test_executor.py": 7}
 
 
 def _unit(path):
