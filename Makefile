@@ -15,7 +15,7 @@ help:
 	@echo "make bench     cost per submission for classes of 32 and 128, 1 and 2 jobs, against stock nbgrader"
 	@echo "               (BENCH_ARGS=--large adds 512)"
 	@echo "make test      run every check: notebooks replay, release current, grading"
-	@echo "make test-fast the unit tests only (no whole-class grading, no browser): about a minute"
+	@echo "make test-fast the unit tests only (no whole-class grading, no browser): about 90 s"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
 	@echo "make lab-instructor  JupyterLab with formgrader on the course"
 	@echo "make hub       (root) the course on JupyterHub for the class in grader/roster.csv"

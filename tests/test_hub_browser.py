@@ -28,9 +28,9 @@ RIGHT, MUL_BUG, RESUBMITS, INSTRUCTOR = "bphubalice", "bphubbob", "bphubcarol", 
 STUDENTS = {RIGHT: "Alice Kim", MUL_BUG: "Bob Lee", RESUBMITS: "Carol Park"}
 SHOTS = REPO_ROOT / "test-artifacts" / "hub"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=(
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(os.geteuid() != 0, reason=(
     "the hub test creates OS users (useradd) and runs each student's server as that user: "
-    "it needs root (CI runs as root; locally: sudo make test)"))
+    "it needs root (CI runs as root; locally: sudo make test)"))]
 
 
 @pytest.fixture(scope="module")
