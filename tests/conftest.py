@@ -4,8 +4,9 @@
 its module fixtures stay in one process), with two changes (``GroupScheduling``): the files that
 share a session fixture are one unit, so it is built once, and units are handed out in the order
 of ``SECONDS``, the heaviest first (a unit's seconds are its files' sum), so that the quick
-files and nbval's notebooks fill the gaps and both workers end together. (xdist's own ``--dist loadgroup`` cannot do the first: with pytest 9 the group it
-appends to a test's id is lost.)
+files and nbval's notebooks fill the gaps and both workers end together. (xdist's own
+``--dist loadgroup`` cannot do the first: with pytest 9 the group it appends to a test's id is
+lost.)
 """
 import shutil
 from collections import Counter

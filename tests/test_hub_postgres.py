@@ -63,13 +63,19 @@ def small_class(course, folder):
     return simulate.write_lms_download(folder, course.release / ASSIGNMENT / f"{NOTEBOOK}.ipynb", plan)
 
 
-def grader_cli(course, *args, db_url):
+def grader_command(course, *args, db_url, jobs=2):
+    """`python -m grader ARGS` on ``course`` as (argv, env), its gradebook at ``db_url`` (None:
+    SQLite); `grade` with the sandbox where we are root."""
     sandbox = [] if os.geteuid() == 0 else ["--no-sandbox"]
     env = dict(os.environ, COURSE_DB_URL=db_url) if db_url else \
         {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
-    extra = sandbox + ["--jobs", "2", "--cell-timeout", "10", "--verify-timeout", "20"] if args[0] == "grade" else []
-    return subprocess.run([PYTHON, "-m", "grader", "--course", str(course.root), *args, *extra],
-                          cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=900)
+    extra = sandbox + ["--jobs", str(jobs), "--cell-timeout", "10", "--verify-timeout", "20"] if args[0] == "grade" else []
+    return [PYTHON, "-m", "grader", "--course", str(course.root), *args, *extra], env
+
+
+def grader_cli(course, *args, db_url):
+    command, env = grader_command(course, *args, db_url=db_url)
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=900)
 
 
 def feedback_text(html):
@@ -123,11 +129,9 @@ def test_sqlite_and_postgres_grade_a_class_alike(tmp_path, postgres, monkeypatch
         alongside = None
         if db == "postgres":
             other, other_expected = second_assignment(course, tmp_path / "a2-download", db_url)
-            alongside = subprocess.Popen(
-                [PYTHON, "-m", "grader", "--course", str(course.root), "grade", other, "--jobs", "1",
-                 "--cell-timeout", "20", "--verify-timeout", "30", *([] if os.geteuid() == 0 else ["--no-sandbox"])],
-                cwd=REPO_ROOT, env=dict(os.environ, COURSE_DB_URL=db_url), text=True,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            command, other_env = grader_command(course, "grade", other, db_url=db_url, jobs=1)
+            alongside = subprocess.Popen(command, cwd=REPO_ROOT, env=other_env, text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         graded = grader_cli(course, "grade", ASSIGNMENT, db_url=db_url)
         assert graded.returncode == 0, graded.stderr[-3000:]
         if alongside:
