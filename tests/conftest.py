@@ -67,7 +67,7 @@ SECONDS = {"test_hub_browser.py": 110, "test_dask.py": 71, "test_hostile_class.p
            "test_a1_backprop.py": 38, "test_sandbox.py": 36, "test_release.py": 34,
            "test_a2_layers.py": 31, "test_a3_two_layer_net.py": 24, "test_formgrader_inert.py": 20,
            "test_verify.py": 16, "test_exchange_permissions.py": 10, "test_collect.py": 8,
-           "test_executor.py": 7}
+           "test_executor.py": 7, "test_replay_blas.py": 42}
 
 
 def _unit(path):
