@@ -5,7 +5,8 @@
 - Outputs the hidden part printed carry ``HIDDEN_OUTPUT`` in their metadata (execute marks them,
   feedback drops them).
 - A cell the executor could not finish gets an error output naming why (``TIMEOUT``,
-  ``KERNEL_DIED``, ``NOT_RUN``): that is what the student sees; the grader's own record of how
+  ``KERNEL_DIED``, ``NOT_RUN``; ``NOT_EXECUTED`` when the grader could not run the notebook at
+  all): that is what the student sees; the grader's own record of how
   execution ended travels as data (``grader.outcome.Ending``), never re-read from notebooks.
 """
 from nbformat.v4 import new_output
@@ -17,6 +18,7 @@ HIDDEN_OUTPUT = "grader_hidden_test"
 TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "DeadKernelError"
 NOT_RUN = "NotRunError"
+NOT_EXECUTED = "NotExecutedError"
 
 MESSAGES = {
     TIMEOUT: "시간 제한을 넘었습니다 / the cell ran past its time limit",
@@ -24,6 +26,7 @@ MESSAGES = {
                  "the kernel died (os._exit, a segfault, out of memory?)",
     NOT_RUN: "앞의 셀에서 커널이 멈춰 실행하지 못했습니다 / "
              "not run: the kernel stopped in an earlier cell",
+    NOT_EXECUTED: "채점기가 이 노트북을 실행하지 못했습니다 / the grader could not run this notebook",
 }
 
 

@@ -251,3 +251,18 @@ def test_bad_pattern_and_missing_download_are_the_instructors_errors(released, t
                              "--from", str(tmp_path / "nope.zip")], capture_output=True, text=True,
                             cwd=Course().root)
     assert result.returncode == 1 and "no such file" in result.stderr
+
+
+def test_notebooks_are_staged_where_nbgrader_collects_from_under_any_folder_structure(released, tmp_path):
+    """``collect.extracted_folder`` rebuilds ZipCollectApp's folder from its public settings
+    (nbgrader 0.9.6 keeps that in the private ``_format_collect_path``): on an nbgrader that
+    reads its extracted files elsewhere, nothing is collected here first."""
+    with open(released.grader / "nbgrader_config.py", "a") as config:
+        config.write('\nc.ZipCollectApp.collect_directory_structure = "{downloaded}/{collect_step}-{assignment_id}"\n')
+    course = Course(released.root)
+    download = tmp_path / "download"
+    (download / "kim").mkdir(parents=True)
+    (download / "kim" / f"{NB}.ipynb").write_bytes(notebook("kim"))
+    assert collect.from_lms(course, A, download, "folders") == collect.Collection(["kim"])
+    assert author_of(course.submission("kim", A) / f"{NB}.ipynb") == "author = 'kim'"
+    assert (course.downloaded / f"extracted-{A}" / "0" / f"{NB}.ipynb").exists()

@@ -348,6 +348,15 @@ class StagedFiles(FileNameCollectorPlugin):
         return self.table.get(submitted_file)
 
 
+def extracted_folder(app):
+    """The folder ZipCollectApp's ``process_extracted_files`` collects from, from its public
+    settings (``collect_directory_structure`` filled as nbgrader documents it)."""
+    structure = app.collect_directory_structure.format(
+        downloaded=app.downloaded_directory, assignment_id=app.coursedir.assignment_id,
+        collect_step=app.extracted_directory)
+    return Path(app.coursedir.root, structure)
+
+
 def _stage_and_collect(course, assignment, notebooks):
     """Write the notebooks ourselves and let nbgrader's ZipCollectApp move them into place."""
     from nbgrader.apps import ZipCollectApp
@@ -356,7 +365,7 @@ def _stage_and_collect(course, assignment, notebooks):
     app = ZipCollectApp(config=config)
     app.coursedir = CourseDirectory(config=config)
     app.coursedir.assignment_id = assignment
-    staged = Path(app._format_collect_path(app.extracted_directory))
+    staged = extracted_folder(app)
     shutil.rmtree(staged, ignore_errors=True)
     table = {}
     for number, nb in enumerate(notebooks):
