@@ -10,9 +10,9 @@ the only ones accepted unchecked. Every repository path named in backticks or in
 (``<placeholder>`` parts match anything; paths git ignores, which runs create, are accepted).
 Every relative link resolves, anchors included; ``python`` blocks parse.
 """
-import argparse
 import ast
 import contextlib
+import functools
 import importlib
 import io
 import re
@@ -118,13 +118,12 @@ def hub_parser():
     return importlib.import_module("grader.hub.__main__").parser()
 
 
-def _module_help(module, _cache={}):
-    if module not in _cache:
-        run = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=120)
-        assert run.returncode == 0, f"python -m {module} --help failed:\n{run.stderr[-2000:]}"
-        _cache[module] = run.stdout
-    return _cache[module]
+@functools.cache
+def _module_help(module):
+    run = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, f"python -m {module} --help failed:\n{run.stderr[-2000:]}"
+    return run.stdout
 
 
 def check_python(args):
