@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from ..course import REPO_ROOT, Course
+from .. import roster
 from . import accounts
 from .exchange import make_exchange_root, protect_inbound
 from .postgres import PostgresServer
@@ -44,7 +45,8 @@ def free_port():
 def parser():
     p = argparse.ArgumentParser(prog="python -m grader.hub", description=__doc__.splitlines()[0])
     p.add_argument("command", choices=["up"])
-    p.add_argument("--roster", default=str(REPO_ROOT / "grader" / "roster.csv"))
+    p.add_argument("--roster", default=str(roster.default_path(REPO_ROOT)),
+                   help="the class (default grader/roster.csv, else grader/roster.example.csv)")
     p.add_argument("--instructor", default="instructor")
     p.add_argument("--course-id", default=os.environ.get("COURSE_ID", "backprop"))
     p.add_argument("--course-dir", help="the instructor's course (default ~instructor/<course id>)")
@@ -86,7 +88,7 @@ def open_python_to_users():
 
 def prepare(args):
     """Everything before JupyterHub starts; returns (environment for the hub, passwords, db)."""
-    students = accounts.read_roster(args.roster)
+    students = roster.read_roster(args.roster)
     open_python_to_users()
     state, exchange = Path(args.state), Path(args.exchange)
     state.mkdir(parents=True, exist_ok=True)

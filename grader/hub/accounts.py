@@ -1,53 +1,15 @@
-"""The class as OS users: the roster, one account per student and one for the instructor.
+"""The class as OS users: one account per student and one for the instructor.
 
-The roster is a CSV file with a header and the columns ``student_id`` and ``name``; the student
-id is the OS user name, the hub login and the nbgrader student id, so it must be a valid Linux
-user name (lower-case letters, digits, ``_`` and ``-``, starting with a letter).
+The roster (``grader/roster.py``) names the students; each student id is an OS user name.
 """
-import csv
 import hashlib
 import hmac
 import json
 import os
 import pwd
-import re
 import secrets
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-
-USER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-
-
-@dataclass(frozen=True)
-class Student:
-    id: str
-    name: str
-
-    @property
-    def first_last(self):
-        first, _, last = self.name.partition(" ")
-        return first, last
-
-
-class RosterError(ValueError):
-    pass
-
-
-def read_roster(path):
-    """The students of a roster CSV (``student_id,name``), in file order; checks the ids."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    students, seen = [], set()
-    for line, row in enumerate(rows, start=2):
-        sid, name = (row.get("student_id") or "").strip(), (row.get("name") or "").strip()
-        if not USER_NAME.match(sid):
-            raise RosterError(f"{path}:{line}: student id {sid!r} is not a valid user name")
-        if sid in seen:
-            raise RosterError(f"{path}:{line}: student id {sid!r} twice")
-        seen.add(sid)
-        students.append(Student(sid, name or sid))
-    return students
 
 
 def ensure_user(name, home_root="/home"):
