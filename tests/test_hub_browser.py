@@ -14,17 +14,18 @@ import csv
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 
 from browser_hub import HubClass, HubPage
 from grader.demo import simulate
 from grader.course import REPO_ROOT
+from grader.hub import accounts
 from test_browser import answer_cells, work_through
 
 ASSIGNMENT, NOTEBOOK, TOTAL = "a1_backprop", "backprop", 12
 RIGHT, MUL_BUG, RESUBMITS, INSTRUCTOR = "bphubalice", "bphubbob", "bphubcarol", "bphubteacher"
+NEWCOMER, ASSISTANT = "bphubdana", "bphubta"  # added while the class runs
 STUDENTS = {RIGHT: "Alice Kim", MUL_BUG: "Bob Lee", RESUBMITS: "Carol Park"}
 SHOTS = REPO_ROOT / "test-artifacts" / "hub"
 
@@ -39,9 +40,8 @@ def hub():
     if not proxy.exists():
         pytest.fail(f"{proxy} missing: `make test` installs it with npm (`make hub-proxy`; "
                     "npm comes from `make system-packages`)")
-    for user in [*STUDENTS, INSTRUCTOR]:  # a run that was killed may have left its users behind
-        if subprocess.run(["id", "-u", user], capture_output=True).returncode == 0:
-            pytest.fail(f"OS user {user} exists already: remove it (userdel -r {user}) first")
+    for user in [*STUDENTS, INSTRUCTOR, NEWCOMER, ASSISTANT]:  # left behind by a killed run
+        accounts.remove_user(user)
     hub = HubClass(STUDENTS, INSTRUCTOR)
     try:
         yield hub.wait_ready()
@@ -193,6 +193,35 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         assert status in (403, 404), status
         status = intruder.open_refused(intruder.server.url("/formgrader"))  # not in her own server
         assert status == 404, status
+
+        # The roster while the class runs, one command each, no restart: a student is added, a
+        # password reset, a teaching assistant added, a student dropped; alice's kernel lives on.
+        kernels = pages[RIGHT].kernel_ids()
+        assert kernels, "alice should still have the kernel she worked in"
+        first_password = hub.members("add", NEWCOMER, "Dana Choi")
+        password = hub.members("reset-password", NEWCOMER)
+        assert password and password != first_password
+        newcomer = pages[NEWCOMER] = page_of(NEWCOMER)
+        assert newcomer.login_refused(first_password)
+        newcomer.login(password)
+        newcomer.open_lab()
+        newcomer.open_assignment_list()
+        newcomer.page.locator("#released_assignments_list .list_item", has_text=ASSIGNMENT).wait_for()
+        newcomer.screenshot("added-mid-term")
+
+        assistant = pages[ASSISTANT] = page_of(ASSISTANT)
+        assistant.login(hub.members("add-ta", ASSISTANT))
+        assistant.page.goto(f"{hub.url}/services/{hub.course_id}/formgrader")
+        assistant.page.get_by_text(ASSIGNMENT).first.wait_for()
+        assistant.screenshot("assistant-formgrader")
+        assistant.expected_404.update({f"/user/{RIGHT}/"})
+        assert assistant.open_refused(f"{hub.url}/user/{RIGHT}/lab") in (403, 404)
+
+        dropped_password = hub.passwords[MUL_BUG]
+        hub.members("drop", MUL_BUG)
+        assert page_of(MUL_BUG).login_refused(dropped_password)
+        assert MUL_BUG not in (hub.roster.read_text())
+        assert pages[RIGHT].kernel_ids() == kernels
 
         for page in [*pages.values(), teacher]:
             if page.js_errors:

@@ -8,7 +8,9 @@ import json
 import os
 import pwd
 import secrets
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -24,9 +26,55 @@ def ensure_user(name, home_root="/home"):
     return Path(entry.pw_dir)
 
 
+def processes_of(uid):
+    """Pids of the processes whose real uid is ``uid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except OSError:  # it ended meanwhile
+                continue
+    return pids
+
+
+def stop_processes(uid, rounds=50):
+    """SIGKILL every process of ``uid``, each by its pid, until none is left (bounded); the pids
+    still alive after ``rounds`` tries of 0.1 s."""
+    for _ in range(rounds):
+        pids = processes_of(uid)
+        if not pids:
+            return []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+    return processes_of(uid)
+
+
+class RemovalError(RuntimeError):
+    pass
+
+
 def remove_user(name):
-    """Delete OS user ``name`` and its home (tests clean up the accounts they made)."""
-    subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    """Stop every process of OS user ``name``, then delete the user and its home. A user that
+    does not exist is fine; one that is still there afterwards raises RemovalError, with why.
+    (``userdel`` refuses, and says so only in its exit code, while a process of the user runs.)"""
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return
+    left = stop_processes(uid)
+    result = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return
+    raise RemovalError(f"OS user {name} could not be removed (userdel exit {result.returncode}: "
+                       f"{result.stderr.strip()}; processes left: {left})")
 
 
 # --- the local demo's passwords ------------------------------------------------------------
@@ -34,12 +82,12 @@ def _hash(password, salt):
     return hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), 200_000).hex()
 
 
-def make_passwords(users, hashes_path, clear_path):
-    """A random password per user (kept across restarts). ``hashes_path`` (JSON, salted
-    PBKDF2) is what the hub checks; ``clear_path`` is the list the instructor hands out.
-    Both are readable by root only. Returns {user: password}."""
+def make_passwords(users, hashes_path, clear_path, renew=()):
+    """A random password per user (kept across restarts, new for the users in ``renew``).
+    ``hashes_path`` (JSON, salted PBKDF2) is what the hub checks; ``clear_path`` is the list the
+    instructor hands out. Both are readable by root only. Returns {user: password}."""
     clear = json.loads(Path(clear_path).read_text()) if Path(clear_path).exists() else {}
-    clear = {u: clear.get(u) or secrets.token_urlsafe(9) for u in users}
+    clear = {u: (None if u in renew else clear.get(u)) or secrets.token_urlsafe(9) for u in users}
     hashes = {}
     for user, password in clear.items():
         salt = secrets.token_hex(16)
@@ -50,6 +98,11 @@ def make_passwords(users, hashes_path, clear_path):
         os.chmod(path, 0o600)
         path.write_text(json.dumps(content, indent=1))
     return clear
+
+
+def password_users(clear_path):
+    """The users that have a password now, in order."""
+    return list(json.loads(Path(clear_path).read_text())) if Path(clear_path).exists() else []
 
 
 def check_password(hashes_path, user, password):
