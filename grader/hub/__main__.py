@@ -61,6 +61,13 @@ def parser():
         if name == "add":
             m.add_argument("name", help='"First Last"')
         m.add_argument("--state", default=DEFAULT_STATE, help="the running hub's own files")
+    for name, what in (("backup", "the gradebook into <to>/<course>-<date>.dump (nightly, from cron)"),
+                       ("restore", "the gradebook as a backup file saved it (everything since is lost)")):
+        b = commands.add_parser(name, help=what)
+        b.add_argument("--to" if name == "backup" else "dump", **({"default": "/srv/nbgrader/backups"}
+                                                                 if name == "backup" else {}))
+        b.add_argument("--postgres", default="/srv/nbgrader/postgres", help="the gradebook's server")
+        b.add_argument("--course-id", default=os.environ.get("COURSE_ID", "backprop"))
     p = commands.add_parser("up", help="prepare the machine and run the hub")
     p.add_argument("--roster", default=str(roster.default_path(REPO_ROOT)),
                    help="the class (default grader/roster.csv, else grader/roster.example.csv)")
@@ -259,7 +266,26 @@ def main(argv=None):
         print("the hub's commands create users and run their servers as them: run them as root "
               "(sudo, where there is one)", file=sys.stderr)
         return 1
+    if args.command in ("backup", "restore"):
+        return backup_or_restore(args)
     return up(args) if args.command == "up" else change_members(args)
+
+
+def backup_or_restore(args):
+    """pg_dump / pg_restore of the running hub's gradebook (PostgresServer.dump, .restore)."""
+    server = PostgresServer(args.postgres, database=args.course_id, role=args.course_id)
+    try:
+        if args.command == "backup":
+            folder = Path(args.to)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            print(server.dump(folder / f"{args.course_id}-{time.strftime('%Y-%m-%d')}.dump"))
+        else:
+            server.restore(args.dump)
+            print(f"{args.course_id} restored from {args.dump}")
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"error: {error} {getattr(error, 'stderr', '') or ''}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
