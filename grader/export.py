@@ -46,6 +46,9 @@ class CanvasExportPlugin(ExportPlugin):
         reports = Path(self.reports or root / "grader" / "reports")
         names = [str(a) for a in self.assignment] or [a.name for a in gradebook.assignments]
         wanted = {str(s) for s in self.student}
+        unknown = sorted({s.id for s in gradebook.students} - {s.id for s in students})
+        if unknown and not wanted:
+            self.log.warning("not in the roster, so not exported: %s", ", ".join(unknown))
         dest = self.to or "canvas_grades.csv"
         write_csv(dest, canvas_rows(gradebook, names, [s for s in students if not wanted or s.id in wanted],
                                     dates, reports))
