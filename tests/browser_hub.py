@@ -180,6 +180,7 @@ class HubPage(LabPage):
 
     def login_refused(self, password):
         """Log in with ``password`` expecting the hub to refuse it."""
+        self.expected_404.add("/hub/login")  # the refusal is a 403
         self.page.goto(f"{self.hub.url}/hub/login")
         self.page.locator("#username_input").fill(self.server.name)
         self.page.locator("#password_input").fill(password)

@@ -16,6 +16,7 @@ import re
 import shutil
 
 import pytest
+from nbgrader.api import Gradebook
 
 from browser_hub import HubClass, HubPage
 from grader.demo import simulate
@@ -76,6 +77,14 @@ def grade(hub, step):
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert all(row["sandbox"] == "on" for row in rows.values()), rows
     return rows
+
+
+def grade_by_hand(hub, student, cell, score):
+    """What formgrader's grade handler does when the instructor saves a score."""
+    with Gradebook(hub.settings["COURSE_DB_URL"], hub.course_id) as gb:
+        grade = gb.find_grade(cell, NOTEBOOK, ASSIGNMENT, student)
+        grade.manual_score, grade.extra_credit, grade.needs_manual_grade = score, None, False
+        gb.db.commit()
 
 
 def secrets_missing(hub):
@@ -140,6 +149,9 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         first = grade(hub, 1)
         assert float(first[RIGHT]["total"]) == TOTAL
         assert float(first[RESUBMITS]["total"]) < TOTAL, first[RESUBMITS]
+        # The instructor gives bob half of Mul's 3 points by hand: the next grading keeps it.
+        assert (float(first[MUL_BUG]["total"]), float(first[MUL_BUG]["test_mul"])) == (9, 0)
+        grade_by_hand(hub, MUL_BUG, "test_mul", 1.5)
 
         # The resubmitter fixes Mul and submits again; the instructor collects and grades again.
         page = pages[RESUBMITS]
@@ -158,7 +170,7 @@ def test_a_class_on_the_hub(chromium, hub, shots):
 
         second = grade(hub, 2)
         mul_bug_total = float(second[MUL_BUG]["total"])
-        assert mul_bug_total < TOTAL, second[MUL_BUG]
+        assert (mul_bug_total, float(second[MUL_BUG]["test_mul"])) == (10.5, 1.5), second[MUL_BUG]
         # A pipeline failure here is recorded, and the test goes on to check the rest of the loop.
         wrong = []
         if float(second[RESUBMITS]["total"]) != TOTAL:
@@ -176,6 +188,11 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         # Each student fetches feedback and sees their own score.
         expected = {RIGHT: TOTAL, MUL_BUG: mul_bug_total, RESUBMITS: TOTAL}
         seen = {student: feedback_score(pages[student], hub, student) for student in STUDENTS}
+        # alice's feedback: her four graph drawings, and the summary names the exercises
+        right = pages[RIGHT].page
+        assert right.locator("img[src^='data:image/png']").count() == 4
+        summary = right.locator("#toc").inner_text()
+        assert "Exercise 3: Mul" in summary and "Test cell" not in summary, summary
         assert {s: seen[s] for s in (RIGHT, MUL_BUG)} == {s: expected[s] for s in (RIGHT, MUL_BUG)}
         if seen[RESUBMITS] != TOTAL:
             wrong.append(f"{RESUBMITS}'s feedback shows {seen[RESUBMITS]}, not the new {TOTAL}")
@@ -214,7 +231,7 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         assistant.page.goto(f"{hub.url}/services/{hub.course_id}/formgrader")
         assistant.page.get_by_text(ASSIGNMENT).first.wait_for()
         assistant.screenshot("assistant-formgrader")
-        assistant.expected_404.update({f"/user/{RIGHT}/"})
+        assistant.expected_404.update({f"/user/{RIGHT}/", "/hub/api/oauth2/authorize"})
         assert assistant.open_refused(f"{hub.url}/user/{RIGHT}/lab") in (403, 404)
 
         dropped_password = hub.passwords[MUL_BUG]
