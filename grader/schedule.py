@@ -18,16 +18,22 @@ the assignment's name and id in Canvas (``grader/export.py``).
 ``apply`` writes both into the gradebook, as nbgrader's own ``Assignment.duedate`` and
 ``SubmittedAssignment.extension``: nbgrader's late time (grades.csv's ``late_hours``), its late
 penalty, formgrader and the exchange's ``collect --before-duedate`` all read them from there.
-Which submission counts is ``ExchangeCollect.before_duedate`` (nbgrader's setting): the last
-one before the due date, else the last.
+Which submission counts is nbgrader's ``ExchangeCollect.before_duedate`` (``grader/nbgrader_config.py``):
+on, each student's last submission before their own due date (the calendar's, plus their
+extension), else their last; off, their last. ``CollectBeforeDue`` is nbgrader's collect with
+that choice (nbgrader's own takes the assignment's due date for everyone);
+``python -m grader collect --exchange`` uses it.
 """
 import csv
 import datetime
+import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from dateutil.parser import isoparse
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.exchange.default.collect import ExchangeCollect, groupby
 
 
 class CalendarError(ValueError):
@@ -112,3 +118,25 @@ def apply(course, assignment, students):
                 submission = gb.update_or_create_submission(assignment, student)
             submission.extension = extension
         gb.db.commit()
+
+
+class CollectBeforeDue(ExchangeCollect):
+    """nbgrader's exchange collect, counting each student's own due date (with their extension)."""
+
+    def init_src(self):
+        super().init_src()  # checks the exchange; picks by the assignment's due date
+        if not self.before_duedate:
+            return
+        root, assignment = Path(self.coursedir.root), self.coursedir.assignment_id
+        dates = read_calendar(root / "grader" / "calendar.csv").get(assignment)
+        due = dates.due if dates and dates.due else self.duedate
+        if due is None:
+            return
+        extensions = read_extensions(root / "grader" / "extensions.csv")
+        pattern = os.path.join(self.inbound_path, f"{self.coursedir.student_id or '*'}+{assignment}+*")
+        self.src_records = []
+        for student, records in groupby([self._path_to_record(f) for f in glob.glob(pattern)],
+                                        lambda record: record["username"]).items():
+            records = self._sort_by_timestamp(records)
+            own_due = due + extensions.get((student, assignment), datetime.timedelta(0))
+            self.src_records.append(next((r for r in records if r["timestamp"] <= own_due), records[0]))

@@ -82,3 +82,33 @@ def test_the_tracked_calendar_names_every_assignment():
     from grader.course import Course
     course = Course()
     assert set(schedule.read_calendar(schedule.calendar_path(course))) == set(course.assignments())
+
+
+def submit_to_exchange(course, student, when, marker):
+    """A submission in the exchange's inbound as `nbgrader submit` leaves it, at ``when`` (UTC)."""
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    folder = course.exchange / course.course_id / "inbound" / f"{student}+a1_backprop+{stamp}+{marker}"
+    folder.mkdir(parents=True)
+    release = course.release / "a1_backprop" / "backprop.ipynb"
+    (folder / "backprop.ipynb").write_text(release.read_text(encoding="utf-8").replace(
+        "raise NotImplementedError()", f"raise NotImplementedError()  # {marker}", 1), encoding="utf-8")
+    (folder / "timestamp.txt").write_text(stamp)
+
+
+def test_each_student_counts_their_last_submission_before_their_own_due_date(a1_generated, tmp_path):
+    from grader.steps import collect
+    course = a1_generated(tmp_path / "course")
+    (course.grader / "calendar.csv").write_text(
+        "assignment,due,lms_name,lms_id\na1_backprop,2026-03-16T23:59:00+09:00,,\n")  # 14:59 UTC
+    (course.grader / "extensions.csv").write_text("student,assignment,hours\nben,a1_backprop,24\n")
+    for student in ("ann", "ben"):
+        for marker, when in (("on-time", datetime(2026, 3, 16, 12)), ("next-day", datetime(2026, 3, 17, 10)),
+                             ("a-week-later", datetime(2026, 3, 23, 10))):
+            submit_to_exchange(course, student, when, marker)
+    submit_to_exchange(course, "cho", datetime(2026, 3, 18), "only-late")
+    collect.from_exchange(course, "a1_backprop")
+    counted = {student: next(marker for marker in ("on-time", "next-day", "a-week-later", "only-late")
+                             if marker in (course.submission(student, "a1_backprop") / "backprop.ipynb").read_text())
+               for student in ("ann", "ben", "cho")}
+    # ann: due 14:59 UTC; ben: a day more; cho submitted only late: their last counts
+    assert counted == {"ann": "on-time", "ben": "next-day", "cho": "only-late"}
