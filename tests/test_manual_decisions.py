@@ -92,10 +92,11 @@ def test_a_regrade_of_the_same_submission_keeps_the_hand_grade_on_every_run(tmp_
         outcome = grade_run(course, "alice", **TAMPERED)
         assert state(course, "alice") == ({"test_x": (1.5, 1.5, False), "test_y": (3, 3, False)}, 4.5)
         assert (outcome.disagreements, outcome.problems, outcome.needs_review) == ([], [], False)
+        assert outcome.graded_by_hand == ["test_x"]  # its feedback shows no verdict as the score
     # bob, graded by no one, is still the grader's: verified points, the disagreement flagged
     outcome = grade_run(course, "bob", **TAMPERED)
     assert state(course, "bob") == ({"test_x": (0, 0, True), "test_y": (3, 3, False)}, 3)
-    assert len(outcome.disagreements) == 1
+    assert len(outcome.disagreements) == 1 and outcome.graded_by_hand == []
 
 
 def test_a_person_confirming_the_graders_score_is_a_decision_too(tmp_path):

@@ -213,10 +213,12 @@ def _generate_one(root, assignment, student, verdicts, reviews):
 
 def submit(pool, course, assignment, outcome):
     """Queue one graded student's feedback page on ``pool`` (a ``concurrent.futures`` executor);
-    their verdicts are shown under each test. Returns the future (see ``finished``)."""
+    their verdicts are shown under each test, except where a person set the score. Returns the
+    future (see ``finished``)."""
     reasons = [*(d.describe() for d in outcome.disagreements),
                *(f"{f.grade_id}, line {f.line}: {f.what}" for f in outcome.findings)]
-    return pool.submit(_generate_one, str(course.root), assignment, outcome.student, dict(outcome.verdicts),
+    verdicts = {g: v for g, v in outcome.verdicts.items() if g not in outcome.graded_by_hand}  # a person's score
+    return pool.submit(_generate_one, str(course.root), assignment, outcome.student, verdicts,
                        {outcome.student: reasons} if reasons else {})
 
 

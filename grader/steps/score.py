@@ -98,6 +98,7 @@ def _record(gb, course, assignment, grade_cells, left, marks, outcome):
         verified = grade.max_score if verdict.passed else 0.0
         notebook = grade.auto_score or 0.0
         if decisions.decided_by_person(before, mark):
+            outcome.graded_by_hand.append(grade_id)
             waiting = mark is not None and mark.owner is Owner.REQUEUED and before == Left(mark.score, mark.flagged)
             if waiting or (mark is not None and mark.checksum != checksum):
                 grade.needs_manual_grade = True
