@@ -13,6 +13,7 @@ the gradebook, or no total in the grader's latest grades.csv) is left empty, nev
 student who submitted nothing (Canvas's missing-submission policy decides).
 """
 import csv
+import os
 from pathlib import Path
 
 from nbgrader.api import MissingEntry
@@ -32,7 +33,8 @@ class ExportError(ValueError):
 class CanvasExportPlugin(ExportPlugin):
     """Canvas's gradebook import CSV of the gradebook's assignments (``--assignment`` to choose)."""
 
-    roster = Unicode("", help="roster CSV (default: the course's grader/roster.csv, else the example)").tag(config=True)
+    roster = Unicode("", help="roster CSV (default: $COURSE_ROSTER, the hub's; else the course's "
+                              "grader/roster.csv, else the example)").tag(config=True)
     calendar = Unicode("", help="calendar CSV with each assignment's lms_name and lms_id "
                                 "(default: the course's grader/calendar.csv)").tag(config=True)
     course_root = Unicode("", help="the course root (default: nbgrader's CourseDirectory.root)").tag(config=True)
@@ -41,7 +43,8 @@ class CanvasExportPlugin(ExportPlugin):
 
     def export(self, gradebook):
         root = Path(self.course_root or self.parent.coursedir.root)
-        students = roster_file.read_roster(self.roster or roster_file.default_path(root))
+        students = roster_file.read_roster(self.roster or os.environ.get("COURSE_ROSTER")
+                                           or roster_file.default_path(root))
         dates = schedule.read_calendar(self.calendar or root / "grader" / "calendar.csv")
         reports = Path(self.reports or root / "grader" / "reports")
         names = [str(a) for a in self.assignment] or [a.name for a in gradebook.assignments]

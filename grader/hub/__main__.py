@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,6 +133,8 @@ def prepare(args):
     course_dir = Path(args.course_dir or Path(args.home_root) / args.instructor / args.course_id)
     if not (course_dir / "nbgrader_config.py").exists():
         Course().copy_to(course_dir)
+    if not (course_dir / "grader" / "calendar.csv").exists():  # the course's to edit from now on
+        shutil.copy(REPO_ROOT / "grader" / "calendar.csv", course_dir / "grader" / "calendar.csv")
     env = dict(os.environ, COURSE_ID=args.course_id, COURSE_EXCHANGE=str(exchange),
                COURSE_DB_URL=db.url, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     course = Course(course_dir)
@@ -154,7 +157,7 @@ def prepare(args):
                    COURSE_HUB_API_PORT=str(free_port()), COURSE_HUB_PROXY_API_PORT=str(free_port()),
                    COURSE_HUB_SERVICE_PORT=str(free_port()))
     course_env = {k: hub_env[k] for k in ("COURSE_ID", "COURSE_EXCHANGE", "COURSE_DB_URL",
-                                          "COURSE_HUB_COURSE_DIR", "COURSE_INSTRUCTOR")}
+                                          "COURSE_HUB_COURSE_DIR", "COURSE_INSTRUCTOR", "COURSE_ROSTER")}
     env_file = state / "course.env"
     env_file.touch(mode=0o600)
     env_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in course_env.items()))
