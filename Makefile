@@ -80,7 +80,7 @@ hub-proxy: $(HUB_PROXY)
 
 # The course on JupyterHub for a class (as root): users from the roster, the exchange, PostgreSQL,
 # formgrader for the instructor; prints where to log in and the passwords. Ctrl-C stops it all.
-ROSTER ?= grader/roster.csv
+ROSTER ?= $(if $(wildcard grader/roster.csv),grader/roster.csv,grader/roster.example.csv)
 INSTRUCTOR ?= instructor
 HUB_PORT ?= 8000
 HUB_ARGS ?=

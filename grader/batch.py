@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import schedule
 from .outcome import StudentOutcome
 from .sandbox import forkserver, launcher
 from .steps import autograde, collect, feedback, repair, report, scan, score, worker
@@ -129,6 +130,10 @@ def _take(outcome, done):
 def grade(course, assignment, options):
     """Grade every collected submission of ``assignment``; returns the BatchResult."""
     outcomes = [StudentOutcome(s) for s in _check_ready(course, assignment, options)]
+    try:  # the due date and extensions of grader/calendar.csv, grader/extensions.csv
+        schedule.apply(course, assignment, [o.student for o in outcomes])
+    except schedule.CalendarError as error:
+        raise InstructorError(str(error)) from None
     phases = Phases()
     # Both import torch while repair and scan run: the warm sandbox every worker forks its jobs
     # from, and the fork server the workers themselves are forked from.

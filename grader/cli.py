@@ -52,6 +52,10 @@ def parser():
     p.add_argument("assignment")
     _grade_args(p)
 
+    p = commands.add_parser("export", help="Canvas's gradebook import CSV (grader/export.py)")
+    p.add_argument("assignment", nargs="*", help="assignments (default: all in the gradebook)")
+    p.add_argument("--to", default="canvas_grades.csv", help="the CSV to write")
+
     p = commands.add_parser("demo", help="simulate a class and grade it end to end")
     p.add_argument("--dest", default=None, help="demo course folder (default grader/demo-class)")
     _grade_args(p)
@@ -73,6 +77,13 @@ def main(argv=None):
                 print(f"for manual review: {r.upload} (student {r.student or 'unknown'}): {r.reason}")
         elif args.command == "grade":
             batch.grade(course, args.assignment, _options(args))
+        elif args.command == "export":
+            from .export import ExportError, export
+            try:
+                print(f"Canvas import file: {export(course, args.assignment, args.to)}")
+            except ExportError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
         elif args.command == "demo":
             from .demo.demo import run_demo
             run_demo(course, args.dest, _options(args))

@@ -27,11 +27,15 @@ c.Exchange.root = os.environ.get("COURSE_EXCHANGE", os.path.join(course_root, "g
 # Only notebooks and their helper modules go into a release; never caches.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__"]
 
-# Late submissions: nbgrader's own handling. A due date is set per assignment in the gradebook
-# (`nbgrader db assignment add a1_backprop --duedate="2026-12-01 23:59:00 KST"`, or formgrader);
+# Late submissions: nbgrader's own handling. Due dates and extensions come from grader/calendar.csv
+# and grader/extensions.csv (grader/schedule.py writes them into the gradebook when grading; a
+# "KST" suffix is not understood by nbgrader, which then reads the time as UTC);
 # grades.csv says who was late by how many hours (late_hours). The penalty is a course policy:
 # none by default; "zero" gives a late submission 0 (see nbgrader's LateSubmissionPlugin).
 c.LateSubmissionPlugin.penalty_method = os.environ.get("COURSE_LATE_PENALTY", "none")
+# Which submission counts (`python -m grader collect --exchange`, grader/schedule.py): each
+# student's last before their own due date (calendar + extension), else their last. False: the last.
+c.ExchangeCollect.before_duedate = True
 
 # PyTorch prints harmless warnings (UserWarning, DeprecationWarning, ...) to stderr. Stock
 # nbgrader scores any grade cell with stderr output 0; drop warning-only stderr instead.

@@ -50,6 +50,7 @@ class StudentOutcome:
     verdicts: dict = field(default_factory=dict)       # grade id -> Verdict
     disagreements: list = field(default_factory=list)  # [Disagreement]
     findings: list = field(default_factory=list)       # [grader.steps.scan.Finding]
+    graded_by_hand: list = field(default_factory=list)  # grade ids whose score a person set (score.py)
 
     @property
     def gradeable(self):

@@ -30,6 +30,7 @@ class HubClass:
 
     def __init__(self, students, instructor, course_id="backprop", release=("a1_backprop",)):
         self.students, self.instructor, self.course_id = dict(students), instructor, course_id
+        self.extra_users = []  # added while it runs (``members``)
         # Under /tmp with mode 0755: the students, the instructor and postgres must enter it.
         self.base = Path(tempfile.mkdtemp(prefix="course-hub-"))
         os.chmod(self.base, 0o755)
@@ -91,8 +92,20 @@ class HubClass:
         subprocess.run(["chown", "-R", f"{self.instructor}:{self.instructor}", str(self.course_dir)], check=True)
         return result
 
+    def members(self, *command):
+        """``python -m grader.hub <command> ... --state`` (add, drop, reset-password, add-ta), as
+        root; the password it printed, if any."""
+        result = subprocess.run([PYTHON, "-m", "grader.hub", *command, "--state", str(self.state)],
+                                cwd=REPO_ROOT, text=True, capture_output=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        if command[0] in ("add", "add-ta"):
+            self.extra_users.append(command[1])
+        _, _, password = result.stdout.strip().rpartition("password ")
+        return password or None
+
     def stop(self):
-        """SIGTERM to `python -m grader.hub`: it stops the hub (every server with it) and PostgreSQL."""
+        """SIGTERM to `python -m grader.hub`: it stops the hub and PostgreSQL (students' servers
+        keep running, as on a real hub: ``remove`` stops them with their users)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -104,9 +117,11 @@ class HubClass:
 
     def remove(self):
         """Delete the users this hub made and its folder (after ``stop``)."""
-        for user in [self.instructor, *self.students]:
-            accounts.remove_user(user)
-        shutil.rmtree(self.base, ignore_errors=True)
+        try:
+            for user in [self.instructor, *self.students, *self.extra_users]:
+                accounts.remove_user(user)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 class HubUser:
@@ -156,6 +171,22 @@ class HubPage(LabPage):
         self.page.locator("#submitted_assignments_list .list_item", has_text=assignment) \
             .get_by_role("button", name="Fetch Feedback").first.click()
         self.page.locator("#submitted_assignments_list a", has_text="view feedback").first.wait_for(timeout=SLOW_MS)
+
+    def kernel_ids(self):
+        """The ids of the kernels running in this user's server, through its REST API."""
+        response = self.page.request.get(self.server.url("/api/kernels"))
+        assert response.ok, response.status
+        return sorted(kernel["id"] for kernel in response.json())
+
+    def login_refused(self, password):
+        """Log in with ``password`` expecting the hub to refuse it."""
+        self.expected_404.add("/hub/login")  # the refusal is a 403
+        self.page.goto(f"{self.hub.url}/hub/login")
+        self.page.locator("#username_input").fill(self.server.name)
+        self.page.locator("#password_input").fill(password)
+        self.page.locator("#login_submit").click()
+        self.page.get_by_text("Invalid username or password").wait_for(timeout=SLOW_MS)
+        return "/hub/login" in self.page.url
 
     def open_refused(self, url):
         """Open ``url`` expecting the hub to refuse it; its HTTP status."""

@@ -62,3 +62,21 @@ def test_feedback_preprocessors_exist_and_run():
     for name in PREPROCESSORS:
         assert import_item(name)(enabled=True).enabled, name
     assert all(import_item(name)().enabled for name in PREPROCESSORS if not name.startswith("nbconvert."))
+
+
+def test_a_cell_graded_by_hand_shows_no_verdict_as_its_score():
+    from types import SimpleNamespace
+
+    from grader.outcome import StudentOutcome
+    from grader.steps import feedback
+    queued = []
+
+    class Pool:
+        def submit(self, *args):
+            queued.append(args)
+
+    outcome = StudentOutcome("s", verdicts={"test_a": Verdict(False, "wrong"), "test_b": Verdict(True)},
+                             graded_by_hand=["test_a"])
+    feedback.submit(Pool(), SimpleNamespace(root="/course"), "a1", outcome)
+    (_, _, _, student, verdicts, reviews), = queued
+    assert (student, verdicts, reviews) == ("s", {"test_b": Verdict(True)}, {})

@@ -14,17 +14,19 @@ import csv
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
+from nbgrader.api import Gradebook
 
 from browser_hub import HubClass, HubPage
 from grader.demo import simulate
 from grader.course import REPO_ROOT
+from grader.hub import accounts
 from test_browser import answer_cells, work_through
 
 ASSIGNMENT, NOTEBOOK, TOTAL = "a1_backprop", "backprop", 12
 RIGHT, MUL_BUG, RESUBMITS, INSTRUCTOR = "bphubalice", "bphubbob", "bphubcarol", "bphubteacher"
+NEWCOMER, ASSISTANT = "bphubdana", "bphubta"  # added while the class runs
 STUDENTS = {RIGHT: "Alice Kim", MUL_BUG: "Bob Lee", RESUBMITS: "Carol Park"}
 SHOTS = REPO_ROOT / "test-artifacts" / "hub"
 
@@ -39,9 +41,8 @@ def hub():
     if not proxy.exists():
         pytest.fail(f"{proxy} missing: `make test` installs it with npm (`make hub-proxy`; "
                     "npm comes from `make system-packages`)")
-    for user in [*STUDENTS, INSTRUCTOR]:  # a run that was killed may have left its users behind
-        if subprocess.run(["id", "-u", user], capture_output=True).returncode == 0:
-            pytest.fail(f"OS user {user} exists already: remove it (userdel -r {user}) first")
+    for user in [*STUDENTS, INSTRUCTOR, NEWCOMER, ASSISTANT]:  # left behind by a killed run
+        accounts.remove_user(user)
     hub = HubClass(STUDENTS, INSTRUCTOR)
     try:
         yield hub.wait_ready()
@@ -76,6 +77,14 @@ def grade(hub, step):
         rows = {row["student"]: row for row in csv.DictReader(f)}
     assert all(row["sandbox"] == "on" for row in rows.values()), rows
     return rows
+
+
+def grade_by_hand(hub, student, cell, score):
+    """What formgrader's grade handler does when the instructor saves a score."""
+    with Gradebook(hub.settings["COURSE_DB_URL"], hub.course_id) as gb:
+        grade = gb.find_grade(cell, NOTEBOOK, ASSIGNMENT, student)
+        grade.manual_score, grade.extra_credit, grade.needs_manual_grade = score, None, False
+        gb.db.commit()
 
 
 def secrets_missing(hub):
@@ -140,6 +149,9 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         first = grade(hub, 1)
         assert float(first[RIGHT]["total"]) == TOTAL
         assert float(first[RESUBMITS]["total"]) < TOTAL, first[RESUBMITS]
+        # The instructor gives bob half of Mul's 3 points by hand: the next grading keeps it.
+        assert (float(first[MUL_BUG]["total"]), float(first[MUL_BUG]["test_mul"])) == (9, 0)
+        grade_by_hand(hub, MUL_BUG, "test_mul", 1.5)
 
         # The resubmitter fixes Mul and submits again; the instructor collects and grades again.
         page = pages[RESUBMITS]
@@ -158,7 +170,7 @@ def test_a_class_on_the_hub(chromium, hub, shots):
 
         second = grade(hub, 2)
         mul_bug_total = float(second[MUL_BUG]["total"])
-        assert mul_bug_total < TOTAL, second[MUL_BUG]
+        assert (mul_bug_total, float(second[MUL_BUG]["test_mul"])) == (10.5, 1.5), second[MUL_BUG]
         # A pipeline failure here is recorded, and the test goes on to check the rest of the loop.
         wrong = []
         if float(second[RESUBMITS]["total"]) != TOTAL:
@@ -176,6 +188,11 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         # Each student fetches feedback and sees their own score.
         expected = {RIGHT: TOTAL, MUL_BUG: mul_bug_total, RESUBMITS: TOTAL}
         seen = {student: feedback_score(pages[student], hub, student) for student in STUDENTS}
+        # alice's feedback: her four graph drawings, and the summary names the exercises
+        right = pages[RIGHT].page
+        assert right.locator("img[src^='data:image/png']").count() == 4
+        summary = right.locator("#toc").inner_text()
+        assert "Exercise 3: Mul" in summary and "Test cell" not in summary, summary
         assert {s: seen[s] for s in (RIGHT, MUL_BUG)} == {s: expected[s] for s in (RIGHT, MUL_BUG)}
         if seen[RESUBMITS] != TOTAL:
             wrong.append(f"{RESUBMITS}'s feedback shows {seen[RESUBMITS]}, not the new {TOTAL}")
@@ -193,6 +210,35 @@ def test_a_class_on_the_hub(chromium, hub, shots):
         assert status in (403, 404), status
         status = intruder.open_refused(intruder.server.url("/formgrader"))  # not in her own server
         assert status == 404, status
+
+        # The roster while the class runs, one command each, no restart: a student is added, a
+        # password reset, a teaching assistant added, a student dropped; alice's kernel lives on.
+        kernels = pages[RIGHT].kernel_ids()
+        assert kernels, "alice should still have the kernel she worked in"
+        first_password = hub.members("add", NEWCOMER, "Dana Choi")
+        password = hub.members("reset-password", NEWCOMER)
+        assert password and password != first_password
+        newcomer = pages[NEWCOMER] = page_of(NEWCOMER)
+        assert newcomer.login_refused(first_password)
+        newcomer.login(password)
+        newcomer.open_lab()
+        newcomer.open_assignment_list()
+        newcomer.page.locator("#released_assignments_list .list_item", has_text=ASSIGNMENT).wait_for()
+        newcomer.screenshot("added-mid-term")
+
+        assistant = pages[ASSISTANT] = page_of(ASSISTANT)
+        assistant.login(hub.members("add-ta", ASSISTANT))
+        assistant.page.goto(f"{hub.url}/services/{hub.course_id}/formgrader")
+        assistant.page.get_by_text(ASSIGNMENT).first.wait_for()
+        assistant.screenshot("assistant-formgrader")
+        assistant.expected_404.update({f"/user/{RIGHT}/", "/hub/api/oauth2/authorize"})
+        assert assistant.open_refused(f"{hub.url}/user/{RIGHT}/lab") in (403, 404)
+
+        dropped_password = hub.passwords[MUL_BUG]
+        hub.members("drop", MUL_BUG)
+        assert page_of(MUL_BUG).login_refused(dropped_password)
+        assert MUL_BUG not in (hub.roster.read_text())
+        assert pages[RIGHT].kernel_ids() == kernels
 
         for page in [*pages.values(), teacher]:
             if page.js_errors:

@@ -1,53 +1,17 @@
-"""The class as OS users: the roster, one account per student and one for the instructor.
+"""The class as OS users: one account per student and one for the instructor.
 
-The roster is a CSV file with a header and the columns ``student_id`` and ``name``; the student
-id is the OS user name, the hub login and the nbgrader student id, so it must be a valid Linux
-user name (lower-case letters, digits, ``_`` and ``-``, starting with a letter).
+The roster (``grader/roster.py``) names the students; each student id is an OS user name.
 """
-import csv
 import hashlib
 import hmac
 import json
 import os
 import pwd
-import re
 import secrets
+import signal
 import subprocess
-from dataclasses import dataclass
+import time
 from pathlib import Path
-
-USER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-
-
-@dataclass(frozen=True)
-class Student:
-    id: str
-    name: str
-
-    @property
-    def first_last(self):
-        first, _, last = self.name.partition(" ")
-        return first, last
-
-
-class RosterError(ValueError):
-    pass
-
-
-def read_roster(path):
-    """The students of a roster CSV (``student_id,name``), in file order; checks the ids."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    students, seen = [], set()
-    for line, row in enumerate(rows, start=2):
-        sid, name = (row.get("student_id") or "").strip(), (row.get("name") or "").strip()
-        if not USER_NAME.match(sid):
-            raise RosterError(f"{path}:{line}: student id {sid!r} is not a valid user name")
-        if sid in seen:
-            raise RosterError(f"{path}:{line}: student id {sid!r} twice")
-        seen.add(sid)
-        students.append(Student(sid, name or sid))
-    return students
 
 
 def ensure_user(name, home_root="/home"):
@@ -62,9 +26,55 @@ def ensure_user(name, home_root="/home"):
     return Path(entry.pw_dir)
 
 
+def processes_of(uid):
+    """Pids of the processes whose real uid is ``uid``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except OSError:  # it ended meanwhile
+                continue
+    return pids
+
+
+def stop_processes(uid, rounds=50):
+    """SIGKILL every process of ``uid``, each by its pid, until none is left (bounded); the pids
+    still alive after ``rounds`` tries of 0.1 s."""
+    for _ in range(rounds):
+        pids = processes_of(uid)
+        if not pids:
+            return []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+    return processes_of(uid)
+
+
+class RemovalError(RuntimeError):
+    pass
+
+
 def remove_user(name):
-    """Delete OS user ``name`` and its home (tests clean up the accounts they made)."""
-    subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+    """Stop every process of OS user ``name``, then delete the user and its home. A user that
+    does not exist is fine; one that is still there afterwards raises RemovalError, with why.
+    (``userdel`` refuses, and says so only in its exit code, while a process of the user runs.)"""
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return
+    left = stop_processes(uid)
+    result = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return
+    raise RemovalError(f"OS user {name} could not be removed (userdel exit {result.returncode}: "
+                       f"{result.stderr.strip()}; processes left: {left})")
 
 
 # --- the local demo's passwords ------------------------------------------------------------
@@ -72,12 +82,12 @@ def _hash(password, salt):
     return hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), 200_000).hex()
 
 
-def make_passwords(users, hashes_path, clear_path):
-    """A random password per user (kept across restarts). ``hashes_path`` (JSON, salted
-    PBKDF2) is what the hub checks; ``clear_path`` is the list the instructor hands out.
-    Both are readable by root only. Returns {user: password}."""
+def make_passwords(users, hashes_path, clear_path, renew=()):
+    """A random password per user (kept across restarts, new for the users in ``renew``).
+    ``hashes_path`` (JSON, salted PBKDF2) is what the hub checks; ``clear_path`` is the list the
+    instructor hands out. Both are readable by root only. Returns {user: password}."""
     clear = json.loads(Path(clear_path).read_text()) if Path(clear_path).exists() else {}
-    clear = {u: clear.get(u) or secrets.token_urlsafe(9) for u in users}
+    clear = {u: (None if u in renew else clear.get(u)) or secrets.token_urlsafe(9) for u in users}
     hashes = {}
     for user, password in clear.items():
         salt = secrets.token_hex(16)
@@ -88,6 +98,11 @@ def make_passwords(users, hashes_path, clear_path):
         os.chmod(path, 0o600)
         path.write_text(json.dumps(content, indent=1))
     return clear
+
+
+def password_users(clear_path):
+    """The users that have a password now, in order."""
+    return list(json.loads(Path(clear_path).read_text())) if Path(clear_path).exists() else []
 
 
 def check_password(hashes_path, user, password):

@@ -21,6 +21,7 @@ grader/lab/instructor, which only the group formgrade-<course id> may open (Jupy
 403 to anyone else).
 """
 import csv
+import json
 import os
 import sys
 from pathlib import Path
@@ -42,6 +43,9 @@ AUTH = os.environ.get("COURSE_HUB_AUTH", "roster")
 
 with open(ROSTER, newline="", encoding="utf-8") as f:
     STUDENTS = [row["student_id"].strip() for row in csv.DictReader(f)]
+TAS_FILE = STATE / "tas.json"  # teaching assistants: `python -m grader.hub add-ta <user>`
+TAS = json.loads(TAS_FILE.read_text()) if TAS_FILE.exists() else []
+ROSTER_TOKEN_FILE = STATE / "roster-api-token"  # written by `up`; `python -m grader.hub add ...`
 
 # --- the hub itself ------------------------------------------------------------------------
 c.JupyterHub.ip = os.environ.get("COURSE_HUB_IP", "127.0.0.1")
@@ -52,11 +56,14 @@ c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ.get('COURSE_HUB
 c.ConfigurableHTTPProxy.command = [str(HERE / "node_modules" / ".bin" / "configurable-http-proxy")]
 c.JupyterHub.db_url = f"sqlite:///{STATE / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(STATE / "jupyterhub_cookie_secret")
-c.JupyterHub.cleanup_servers = True  # stopping the hub stops every student's server
+# Stopping or restarting the hub leaves students' servers (and kernels) running; the next hub
+# finds them again. Stop one with the admin page or `python -m grader.hub drop`.
+c.JupyterHub.cleanup_servers = False
 
 # --- who may log in ------------------------------------------------------------------------
 # The roster decides, whatever the authenticator: anyone else is refused after logging in.
-c.Authenticator.allowed_users = set(STUDENTS) | {INSTRUCTOR}
+c.Authenticator.allowed_users = set(STUDENTS) | set(TAS) | {INSTRUCTOR}
+c.Authenticator.allow_existing_users = True  # users added through the API log in without a restart
 c.Authenticator.admin_users = {INSTRUCTOR}
 if AUTH == "roster":
     # The local demo: a password per user, printed by `make hub` (COURSE_HUB_STATE/passwords.txt).
@@ -96,7 +103,7 @@ c.Spawner.environment = {
 
 # --- formgrader: a service only the formgrade-<course> group may open ------------------------
 c.JupyterHub.load_groups = {
-    f"formgrade-{COURSE_ID}": {"users": [INSTRUCTOR]},  # add teaching assistants here
+    f"formgrade-{COURSE_ID}": {"users": [INSTRUCTOR, *TAS]},
     f"nbgrader-{COURSE_ID}": {"users": STUDENTS},
 }
 c.JupyterHub.load_roles = [{
@@ -123,3 +130,11 @@ c.JupyterHub.services = [{
 }]
 if os.environ.get("COURSE_DB_URL"):  # the gradebook: formgrader's, never a student's
     c.JupyterHub.services[0]["environment"]["COURSE_DB_URL"] = os.environ["COURSE_DB_URL"]
+
+# --- the roster commands: add, drop, reset a password, add a TA, through the REST API ---------
+if ROSTER_TOKEN_FILE.exists():
+    c.JupyterHub.services.append({"name": "course-roster", "api_token": ROSTER_TOKEN_FILE.read_text().strip()})
+    c.JupyterHub.load_roles.append({
+        "name": "course-roster", "services": ["course-roster"],
+        "scopes": ["admin:users", "admin:servers", "admin:groups", "list:users", "read:users"],
+    })

@@ -49,9 +49,12 @@ class PostgresServer:
         self._password_file = self.folder / "role-password"
 
     # --- running things as the server's user -------------------------------------------------
-    def _run(self, *command, **kwargs):
+    def _as_server_user(self, *command):
         prefix = ["runuser", "-u", self.os_user, "--"] if os.geteuid() == 0 else []
-        return subprocess.run(prefix + [str(c) for c in command], check=True, text=True,
+        return prefix + [str(c) for c in command]
+
+    def _run(self, *command, **kwargs):
+        return subprocess.run(self._as_server_user(*command), check=True, text=True,
                               capture_output=True, cwd="/", **kwargs)
 
     def _psql(self, sql, database="postgres"):
@@ -111,6 +114,24 @@ class PostgresServer:
         """Start over: drop and re-create the course's database (the tests' clean slate)."""
         self._psql(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
         self._psql(f"CREATE DATABASE {self.database} OWNER {self.role}")
+
+    # --- backups -------------------------------------------------------------------------------
+    def dump(self, path):
+        """The course's database into ``path`` (pg_dump's custom format), the file written by the
+        caller (root), so the server's user needs no right on the backup folder."""
+        with open(path, "wb") as out:
+            subprocess.run(self._as_server_user(self.bin / "pg_dump", "-h", self.socket_dir, "-p", self.port,
+                                                "--format=custom", self.database),
+                           stdout=out, stderr=subprocess.PIPE, check=True, cwd="/")
+        return Path(path)
+
+    def restore(self, path):
+        """The course's database as ``dump`` saved it: dropped, made again, filled from ``path``."""
+        self.drop_database()
+        with open(path, "rb") as dump:
+            subprocess.run(self._as_server_user(self.bin / "pg_restore", "-h", self.socket_dir, "-p", self.port,
+                                                "--exit-on-error", "-d", self.database),
+                           stdin=dump, capture_output=True, check=True, cwd="/")
 
     def remove(self):
         self.stop()

@@ -170,7 +170,10 @@ def run_job(request):
         if "connection_file" in request:
             from ipykernel.kernelapp import IPKernelApp
             app = IPKernelApp.instance()
-            app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False"])
+            # --matplotlib=inline: pyplot was imported before the kernel's shell existed (warm_up),
+            # so the inline backend's figure formatter and hooks are set up here, as %matplotlib does.
+            app.initialize(["-f", request["connection_file"], "--HistoryManager.enabled=False",
+                            "--matplotlib=inline"])
             app.start()
         else:
             sys.stdin, sys.stdout = open(0, closefd=False), open(1, "w", closefd=False)

@@ -40,6 +40,8 @@ from nbgrader.plugins import FileNameCollectorPlugin
 from nbgrader.utils import parse_utc
 from traitlets import Dict
 
+from ..course import REPO_ROOT
+
 # Matched against "/<path inside the download>" (stock nbgrader: the extracted file's absolute path).
 SCHEMES = {
     # Canvas: <name>_[late_]<userid>_<submissionid>_<file>[-<n>].ipynb
@@ -443,7 +445,10 @@ def _set_aside_forged(course, assignment):
 def from_exchange(course, assignment):
     """Run ``nbgrader collect`` (latest submission of each student), forged submissions set aside."""
     rejected = _set_aside_forged(course, assignment)
-    result = course.nbgrader("collect", assignment, "--update", check=False)
+    # which submission counts: grader/schedule.py (each student's own due date)
+    result = course.nbgrader("collect", assignment, "--update",
+                             "--ExchangeFactory.collect=grader.schedule.CollectBeforeDue",
+                             check=False, env={"PYTHONPATH": str(REPO_ROOT)})
     if result.returncode != 0:
         raise CollectError(f"nbgrader collect failed:\n{result.stderr[-2000:]}")
     return Collection(students(course, assignment), rejected)

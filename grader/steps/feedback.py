@@ -42,6 +42,13 @@ HIDDEN_NOTE = "# (숨겨진 검사는 채점에만 쓰입니다 / hidden tests a
 REDACTED = "[숨겨진 검사 내용 삭제 / hidden test text removed]"
 NO_DESCRIPTION = "No description has been provided for this image"  # nbconvert's words
 IMAGE_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)", re.IGNORECASE)
+STOCK_TEST_ENTRY = re.compile(r'<a href="#([^"<>]+)">Test cell</a>')  # nbgrader's summary line
+HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+MAX_NAME = 100
+# Long lines (the grader's verification, a message) wrap inside their box instead of running off it.
+WRAP_STYLE = ("<style>div.output_area pre, div.output_subarea {white-space: pre-wrap; "
+              "overflow-wrap: anywhere; max-width: 100%;} div.output_area img {max-width: 100%; "
+              "height: auto;}</style>\n</head>")
 
 
 class RedactHiddenTests(NbGraderPreprocessor):
@@ -170,8 +177,25 @@ class FeedbackExporter(HTMLExporter):
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        names = exercise_names(nb)
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        page = STOCK_TEST_ENTRY.sub(lambda m: f'<a href="#{m[1]}">{html.escape(names.get(html.unescape(m[1]), m[1]))}</a>',
+                                    page)
+        page = page.replace("</head>", WRAP_STYLE, 1)
         return IMAGE_WITHOUT_ALT.sub(f'<img alt="{NO_DESCRIPTION}"', page), resources
+
+
+def exercise_names(nb):
+    """{grade_id: the last Markdown heading above its test cell} (backticks dropped), for the
+    page's summary, where nbgrader writes "Test cell" for every test."""
+    names, heading = {}, None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found = HEADING.findall(cell.source)
+            heading = found[-1].replace("`", "")[:MAX_NAME] if found else heading
+        elif utils.is_grade(cell) and heading:
+            names[cell.metadata.nbgrader["grade_id"]] = heading
+    return names
 
 
 def _generate_one(root, assignment, student, verdicts, reviews):
@@ -189,10 +213,12 @@ def _generate_one(root, assignment, student, verdicts, reviews):
 
 def submit(pool, course, assignment, outcome):
     """Queue one graded student's feedback page on ``pool`` (a ``concurrent.futures`` executor);
-    their verdicts are shown under each test. Returns the future (see ``finished``)."""
+    their verdicts are shown under each test, except where a person set the score. Returns the
+    future (see ``finished``)."""
     reasons = [*(d.describe() for d in outcome.disagreements),
                *(f"{f.grade_id}, line {f.line}: {f.what}" for f in outcome.findings)]
-    return pool.submit(_generate_one, str(course.root), assignment, outcome.student, dict(outcome.verdicts),
+    verdicts = {g: v for g, v in outcome.verdicts.items() if g not in outcome.graded_by_hand}  # a person's score
+    return pool.submit(_generate_one, str(course.root), assignment, outcome.student, verdicts,
                        {outcome.student: reasons} if reasons else {})
 
 
