@@ -1,46 +1,81 @@
-"""Scan: the answer cells read (never run) for constructs an honest solution never needs.
+"""Scan: the answer cells read (never run) for what an honest solution never needs.
 
-Numbers cannot prove that a formula was implemented: a ``backward`` can ask torch's autograd,
-and code in the student's kernel can reach the grader's checks. This step is the second kind of
-evidence. It parses each answer cell (after IPython's own input transformations, so magics are
-seen as the calls they become) and reports every use of:
+Numbers cannot prove that a formula was implemented: a ``backward`` can ask torch's autograd.
+The verification runner's capability checks are the first line; this scan is the second. It
+reads each answer cell as IPython will run it (after its input transformations: ``%time`` and
+``%timeit`` are read together with the code they time) and follows names by what they mean:
 
-- autograd inside ``backward`` (``torch.autograd``, ``torch.func``/``functorch``, ``grad``,
-  ``vjp``, ``jacobian`` ...) and ``enable_grad``/``set_grad_enabled`` anywhere (without it a
-  graph cannot be rebuilt inside ``backward``; calling a layer's own ``backward`` is fine);
-- introspection and escape hatches: ``gc``, ``inspect``, ``ctypes``, frames and tracebacks,
-  ``sys`` hooks, ``__globals__``/``__builtins__``/``__subclasses__``/``__code__`` and the like,
-  ``exec``/``eval``/``compile``/``__import__``, ``getattr``/``setattr``/``delattr`` with a
-  computed name, ``globals()``/``locals()``/``vars()``;
-- files, descriptors, processes and the network (``open``, ``os``, ``io``, ``pathlib``,
-  ``subprocess``, ``socket`` ...);
-- IPython's machinery: ``get_ipython`` (other than ``%matplotlib``), event hooks, input and AST
-  transformers, custom exception handlers, magics;
-- changing a library: assigning to an attribute of ``torch``, ``numpy``, ``math``,
-  ``backprop_checks`` and other modules.
+- every name is resolved through the notebook's imports and assignments (``import
+  torch.autograd as A``, ``from torch import enable_grad as E``, ``g = torch.autograd``,
+  ``getattr(torch, "func")``, ``__import__("gc")``), in the release's cells and the answers;
+- *derivative code* is every function that ends up as a Function's ``backward`` (or ``vjp``/
+  ``jvp``: ``def backward``, ``backward = staticmethod(helper)``, ``Mul.backward = helper``,
+  ``setattr``, ``type(..., {"backward": ...})``), a3's ``numerical_gradient``, every method of
+  a class that has one, and every function of the answers they reach by name;
+- findings: autograd (``torch.autograd.*``, ``torch.func``) inside derivative code; switching
+  autograd on anywhere (``enable_grad``, ``set_grad_enabled`` not given ``False``; ``no_grad``
+  and ``inference_mode`` switch it off and are fine); torch's internals, operator registry and
+  derivative kernels (``torch._C``, ``torch.ops``, ``torch.library``, ``*_backward``);
+  string-executing and introspecting modules and calls (``exec``, ``eval``, ``compile``,
+  ``timeit``, ``runpy``, ``code``, ``pickle``, ``marshal``, ``types``, ``importlib``, ``gc``,
+  ``inspect``, ``ctypes``, ``sys`` ...), files and processes (``open``, ``os`` beyond
+  ``os.environ``/``os.path``), dunders and frames, IPython's machinery other than the timing
+  and ``%matplotlib`` magics; changing a library (``torch.allclose = ...``; settings such as
+  ``plt.rcParams[...]`` and ``os.environ[...]`` are fine) or rebinding a name the notebook's
+  tests take from a library (``check_function = ...``);
+- a cell that cannot be read (a syntax error, nesting too deep, too large, too many magics, too
+  slow) is itself a finding: what the scan cannot read it cannot call clean.
 
+The course's own idioms (``from torch.autograd import Function, gradcheck``, gradcheck as a
+self-test, ``plt.rcParams``, ``%time``, ``torch.no_grad``, the book's indexing) are clean.
 A finding does not change a score: it sends the submission to a person, with the line quoted.
+``scan_submission`` runs the scan in a child process bounded in time and memory.
 """
 import ast
-from dataclasses import dataclass
+import json
+import re
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
-import nbformat
-from IPython.core.inputtransformer2 import TransformerManager
+from IPython.core import inputtransformer2
 
+from . import bounded
+
+LIBRARIES = {"torch", "functorch", "numpy", "math", "backprop_checks", "graph_drawer", "matplotlib",
+             "random", "builtins", "__builtins__", "sys", "os", "IPython", "sklearn", "scipy"}
+DEFAULT_NAMES = {"np": "numpy", "plt": "matplotlib.pyplot", "F": "torch.nn.functional", "nn": "torch.nn"}
+MODULES = {"gc", "inspect", "ctypes", "cffi", "sys", "io", "pathlib", "shutil", "glob", "subprocess",
+           "socket", "builtins", "importlib", "pickle", "marshal", "dill", "cloudpickle", "shelve",
+           "copyreg", "types", "traceback", "threading", "_thread", "multiprocessing", "signal",
+           "resource", "mmap", "tempfile", "fcntl", "pty", "atexit", "code", "codeop", "runpy",
+           "timeit", "doctest", "pdb", "bdb", "trace", "profile", "cProfile", "sqlite3", "base64",
+           "zlib", "urllib", "http", "requests", "IPython", "ipykernel", "jupyter_client", "zmq",
+           "tracemalloc", "faulthandler", "dis", "weakref", "site", "nbformat", "nbgrader",
+           "asyncio", "select", "pwd", "grp", "platform", "posix"}
+CHAIN_MODULES = {"os", "sys", "gc", "inspect", "ctypes", "subprocess", "socket", "builtins",
+                 "importlib", "pickle", "marshal", "runpy", "timeit", "codeop", "shutil", "pathlib",
+                 "glob", "dill", "multiprocessing", "threading", "traceback"}
+OS_ALLOWED = {"environ", "getenv", "path", "getcwd", "cpu_count", "sep", "linesep", "pathsep", "name"}
+CALLS = {"open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "breakpoint",
+         "get_ipython", "__builtins__", "__loader__", "__spec__"}
+TORCH_CAPABILITIES = {"torch.ops": "torch's operator registry", "torch.library": "torch.library",
+                      "torch.func": "torch.func", "functorch": "functorch", "torch.jit": "torch.jit",
+                      "torch.hub": "torch.hub", "torch.package": "torch.package",
+                      "torch.utils.cpp_extension": "C++ extensions", "torch.fx": "torch.fx",
+                      "torch.overrides": "torch.overrides", "torch.compile": "torch.compile",
+                      "torch.export": "torch.export", "torch.load": "torch.load (pickle)",
+                      "numpy.load": "numpy.load (pickle)", "numpy.ctypeslib": "numpy.ctypeslib"}
 AUTOGRAD_CALLS = {"grad", "vjp", "jvp", "jacobian", "hessian", "vmap", "jacrev", "jacfwd",
                   "functional_call", "hvp", "vhp"}
-AUTOGRAD_MODULES = {"torch.autograd", "torch.func", "functorch", "torch.autograd.functional"}
-GRAD_MODE = {"enable_grad", "set_grad_enabled", "_set_grad_enabled", "inference_mode"}
-MODULES = {"gc", "inspect", "ctypes", "cffi", "os", "sys", "io", "pathlib", "shutil", "glob",
-           "subprocess", "socket", "builtins", "importlib", "pickle", "marshal", "types",
-           "traceback", "threading", "multiprocessing", "signal", "resource", "mmap", "tempfile",
-           "fcntl", "pty", "atexit", "code", "codeop", "runpy", "sqlite3", "base64", "zlib",
-           "urllib", "http", "requests", "IPython", "ipykernel", "jupyter_client", "zmq",
-           "tracemalloc", "faulthandler", "dis", "weakref", "site", "functorch", "nbformat",
-           "nbgrader", "asyncio", "select", "pwd", "grp", "platform"}
-CALLS = {"open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars",
-         "breakpoint", "get_ipython", "__builtins__", "__loader__", "__spec__"}
+GRAD_ON = {"enable_grad"}
+GRAD_SWITCH = {"set_grad_enabled", "_set_grad_enabled"}
+DERIVATIVE_NAMES = {"backward", "vjp", "jvp", "numerical_gradient"}
+FUNCTION_SLOTS = {"backward", "vjp", "jvp"}
 NAME_ARG_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
+SETTINGS = {"matplotlib.rcParams", "matplotlib.pyplot.rcParams", "os.environ"}
 DUNDERS = {"__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__",
            "__dict__", "__class__", "__bases__", "__mro__", "__base__", "__getattribute__",
            "__import__", "__loader__", "__spec__", "__self__", "__func__", "__wrapped__",
@@ -53,9 +88,19 @@ FRAME_ATTRIBUTES = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "
                     "input_transformers_post", "ast_transformers", "register_magic_function",
                     "run_cell", "run_line_magic", "run_cell_magic", "user_ns",
                     "register_post_execute", "display_formatter", "displayhook", "excepthook"}
-LIBRARIES = {"torch", "np", "numpy", "math", "backprop_checks", "graph_drawer", "F", "nn",
-             "plt", "matplotlib", "random", "builtins", "sys", "os"}
-ALLOWED_MAGICS = {("matplotlib", "inline")}
+TIMED_MAGICS = {"time", "timeit"}  # they run the code they are given: it is read with the cell
+TIMEIT_OPTIONS = re.compile(r"^(\s*-(?:[nrp]\s*\d+|[tcqo])(?=\s|$))*\s*")
+LINE_MAGIC, CELL_MAGIC = "get_ipython().run_line_magic", "get_ipython().run_cell_magic"
+MAX_QUALIFIED = 8  # meanings kept per name
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """What reading one student's answers may cost (a cell over a limit is a finding)."""
+    max_cell_chars: int = 30_000
+    max_transforms: int = 20       # IPython re-reads the whole cell once per magic
+    cell_cpu_seconds: float = 10.0
+    student: bounded.Bounds = bounded.Bounds(seconds=60.0, memory_bytes=1024 * 2**20)
 
 
 @dataclass(frozen=True)
@@ -70,73 +115,357 @@ class Finding:
         return f"{self.grade_id} line {self.line}: {self.what}: {self.code.strip()[:120]}"
 
 
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything the scan found in one submission."""
+    findings: tuple = ()
+
+
+class Unreadable(Exception):
+    """A cell (or the code a magic runs) the scan cannot read; ``args[0]``: why, for a person."""
+
+    def __init__(self, what, line=1):
+        super().__init__(what)
+        self.what, self.line = what, line
+
+
+class _TooSlow(Exception):
+    pass
+
+
+class _Transformer(inputtransformer2.TransformerManager):
+    """IPython's own transformation, stopped after ``limit`` token transforms (each re-reads
+    the whole cell: hundreds of magics cost minutes)."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+
+    def do_token_transforms(self, lines):
+        for _ in range(self.limit):
+            changed, lines = self.do_one_token_transform(lines)
+            if not changed:
+                return lines
+        raise Unreadable(f"too many IPython magics to read (more than {self.limit})")
+
+
+@contextmanager
+def _cpu_limit(seconds):
+    """Raise _TooSlow in this (main) thread after ``seconds`` of CPU; elsewhere no limit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _TooSlow()
+    previous = signal.signal(signal.SIGVTALRM, stop)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
 def _dotted(node):
-    """'torch.autograd.grad' for an attribute chain of names, else ''."""
+    """'get_ipython().run_line_magic' for an attribute chain of names and calls, else ''."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
         node = node.value
     if isinstance(node, ast.Name):
         return ".".join([node.id, *reversed(parts)])
-    if isinstance(node, ast.Call):  # get_ipython().events ...
+    if isinstance(node, ast.Call):
         inner = _dotted(node.func)
         return ".".join([inner + "()", *reversed(parts)]) if inner else ""
     return ""
 
 
-def _is_allowed_magic(call):
-    if _dotted(call.func) != "get_ipython().run_line_magic" or len(call.args) != 2:
-        return False
-    values = tuple(a.value if isinstance(a, ast.Constant) else None for a in call.args)
-    return values in ALLOWED_MAGICS
+def _string(node):
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-class _Scanner(ast.NodeVisitor):
+def _magic(call):
+    """(magic name, its line, its cell body or None) of an IPython magic call, else None."""
+    if not isinstance(call, ast.Call) or _dotted(call.func) not in (LINE_MAGIC, CELL_MAGIC):
+        return None
+    args = [_string(a) for a in call.args]
+    if len(args) < 2 or None in args:
+        return None
+    return args[0], args[1], args[2] if len(args) > 2 else None
+
+
+def _parse(source, limits, depth=0):
+    """The trees of a cell: the cell as IPython runs it, then the code its timing magics run."""
+    try:
+        python = _Transformer(limits.max_transforms).transform_cell(source)
+        tree = ast.parse(python)
+    except SyntaxError as error:
+        raise Unreadable(f"cannot be read as Python ({error.msg})", error.lineno or 1) from None
+    except (RecursionError, MemoryError):
+        raise Unreadable("nested too deeply to read") from None
+    except (ValueError, RuntimeError) as error:
+        raise Unreadable(f"cannot be read by IPython ({type(error).__name__}: {str(error)[:80]})") from None
+    trees = [tree]
+    for node in ast.walk(tree):
+        magic = _magic(node)
+        if magic and magic[0] in TIMED_MAGICS:
+            name, line, body = magic
+            codes = [(TIMEIT_OPTIONS.sub("", line) if name == "timeit" else line, 0)]
+            if body is not None:
+                codes.append((body, node.lineno))
+            for code, offset in codes:
+                if depth >= 2:
+                    raise Unreadable(f"%{name} inside %{name} too deep to read", node.lineno)
+                try:
+                    inner = _parse(code, limits, depth + 1)
+                except Unreadable as error:
+                    raise Unreadable(f"the code given to %{name} {error.what}", node.lineno) from None
+                for sub in inner:
+                    for child in ast.walk(sub):
+                        if hasattr(child, "lineno"):
+                            child.lineno = child.lineno + offset if offset else node.lineno
+                trees += inner
+    return trees
+
+
+def read_cell(source, limits=ScanLimits()):
+    """The cell's trees (see ``_parse``), or raise Unreadable: too large, too slow, unreadable."""
+    if len(source) > limits.max_cell_chars:
+        raise Unreadable(f"too large to read ({len(source):,} characters; the scan reads at most "
+                         f"{limits.max_cell_chars:,})")
+    try:
+        with _cpu_limit(limits.cell_cpu_seconds):
+            return _parse(source, limits)
+    except _TooSlow:
+        raise Unreadable(f"too slow to read (more than {limits.cell_cpu_seconds:g} s)") from None
+
+
+class _Names:
+    """What each name of the notebook may mean: {name: qualified names}, from its imports and
+    assignments (flow-insensitive: every meaning a name ever has); '' marks a local value."""
+
     def __init__(self):
+        self.bound = {}
+
+    def resolve(self, node):
+        """The qualified names an expression may stand for ('torch.autograd.grad'), or set()."""
+        if isinstance(node, ast.Name):
+            if node.id in self.bound:
+                return {q for q in self.bound[node.id] if q}
+            return {DEFAULT_NAMES.get(node.id, node.id)}
+        if isinstance(node, ast.Attribute):
+            return {f"{q}.{node.attr}" for q in self.resolve(node.value)}
+        if isinstance(node, ast.Call):
+            function, args = self.resolve(node.func), node.args
+            first = _string(args[0]) if args else None
+            second = _string(args[1]) if len(args) > 1 else None
+            if function & {"getattr", "builtins.getattr"} and second:
+                return {f"{q}.{second}" for q in self.resolve(args[0])}
+            if function & {"__import__", "builtins.__import__", "importlib.import_module"} and first:
+                return {first}
+            if function & {"staticmethod", "classmethod"} and args:
+                return self.resolve(args[0])
+        if isinstance(node, ast.Subscript) and "sys.modules" in self.resolve(node.value):
+            key = _string(node.slice)
+            return {key} if key else set()
+        return set()
+
+    def bind(self, name, meanings):
+        """Add ``meanings`` (none: a local value) to ``name``; True if it gained one."""
+        known = self.bound.setdefault(name, set())
+        new = sorted((meanings or {""}) - known)[:max(0, MAX_QUALIFIED - len(known))]
+        known.update(new)
+        return bool(new)
+
+    def bindings(self, tree):
+        """(name, meanings) of each binding in ``tree``."""
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield (alias.asname, {alias.name}) if alias.asname else \
+                        (alias.name.split(".")[0], {alias.name.split(".")[0]})
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                for alias in node.names:
+                    if alias.name != "*":
+                        yield alias.asname or alias.name, {f"{node.module}.{alias.name}"}
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    yield from self._paired(target, node.value)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield node.name, set()
+            elif isinstance(node, ast.arg):
+                yield node.arg, set()
+
+    def _paired(self, target, value):
+        if isinstance(target, ast.Name):
+            yield target.id, self.resolve(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and \
+                len(value.elts) == len(target.elts) else [None] * len(target.elts)
+            for part, meaning in zip(target.elts, values):
+                yield from self._paired(part, meaning) if meaning is not None else \
+                    ((n.id, set()) for n in ast.walk(part) if isinstance(n, ast.Name))
+
+    @classmethod
+    def of(cls, trees):
+        names = cls()
+        for _ in range(3):  # an alias of an alias defined later: a few rounds reach the meaning
+            changed = False
+            for tree in trees:
+                for name, meanings in list(names.bindings(tree)):
+                    changed |= names.bind(name, meanings)
+            if not changed:
+                break
+        return names
+
+
+def _referenced(node):
+    """Names and attribute names a piece of code mentions (what it may call)."""
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node)
+            if isinstance(n, (ast.Name, ast.Attribute))}
+
+
+def _derivative_code(trees):
+    """ids of every node of the answers' derivative code (see the module docstring)."""
+    functions, seeds = {}, []
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.setdefault(node.name, []).append(node)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        functions.setdefault(target.id, []).append(node.value)
+    designated = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            for slot in _function_slots(node):
+                seeds += [n for n in ast.walk(slot) if isinstance(n, ast.Lambda)]
+                designated |= _referenced(slot)
+            if isinstance(node, ast.ClassDef) and any(
+                    getattr(member, "name", None) in FUNCTION_SLOTS or any(
+                        isinstance(t, ast.Name) and t.id in FUNCTION_SLOTS for t in getattr(member, "targets", []))
+                    for member in node.body):
+                seeds += [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for name in DERIVATIVE_NAMES | designated:
+        seeds += functions.get(name, [])
+    inside, done = set(), set()
+    while seeds:
+        seed = seeds.pop()
+        if id(seed) in done:
+            continue
+        done.add(id(seed))
+        inside.update(id(n) for n in ast.walk(seed))
+        for name in _referenced(seed):
+            seeds += functions.get(name, [])
+    return inside
+
+
+def _function_slots(node):
+    """The expressions ``node`` makes a Function's backward (vjp, jvp), if any."""
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id in FUNCTION_SLOTS or \
+                    isinstance(target, ast.Attribute) and target.attr in FUNCTION_SLOTS:
+                yield node.value
+    elif isinstance(node, ast.Call):
+        if _dotted(node.func) == "setattr" and len(node.args) == 3 and _string(node.args[1]) in FUNCTION_SLOTS:
+            yield node.args[2]
+        for keyword in node.keywords:
+            if keyword.arg in FUNCTION_SLOTS:
+                yield keyword.value
+    elif isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values):
+            if key is not None and _string(key) in FUNCTION_SLOTS:
+                yield value
+
+
+def _judge(meaning, in_derivative):
+    """What a person should know about code that uses ``meaning`` (a qualified name)."""
+    parts = meaning.split(".")
+    root, found = parts[0], []
+    if meaning in CALLS or root == "builtins" and parts[-1] in CALLS:
+        found.append(f"uses {meaning}")
+    elif root in MODULES:
+        found.append(f"uses {meaning}")
+    elif root == "os" and len(parts) > 1 and parts[1] not in OS_ALLOWED:
+        found.append(f"uses {meaning}")
+    for module in CHAIN_MODULES.intersection(parts[1:]) if root in LIBRARIES else ():
+        found.append(f"reaches {module} through {meaning}")
+    if root in ("torch", "functorch", "numpy"):
+        if any(p.startswith("_") and not p.endswith("__") for p in parts[1:]):
+            found.append(f"uses {root}'s internals ({meaning})")
+        for prefix, what in TORCH_CAPABILITIES.items():
+            if meaning == prefix or meaning.startswith(prefix + "."):
+                found.append(f"uses {what} ({meaning})")
+        if any("backward" in p and p != "backward" for p in parts[1:]):
+            found.append(f"uses a derivative kernel ({meaning})")
+    if parts[-1] in GRAD_ON:
+        found.append(f"switches autograd on ({meaning})")
+    if in_derivative and (meaning.startswith(("torch.autograd.", "torch.func", "functorch"))
+                          and meaning != "torch.autograd.Function"):
+        found.append(f"asks autograd inside backward ({meaning})")
+    return found
+
+
+class _Checker(ast.NodeVisitor):
+    """Findings in one answer cell's trees, given the notebook's names and derivative code."""
+
+    def __init__(self, names, derivative, release):
+        self.names, self.derivative, self.release = names, derivative, release
         self.found = []  # (line, what)
-        self.in_backward = 0
 
     def _hit(self, node, what):
-        self.found.append((node.lineno, what))
+        self.found.append((getattr(node, "lineno", 1), what))
 
-    def visit_FunctionDef(self, node):
-        backward = node.name == "backward"
-        self.in_backward += backward
-        self.generic_visit(node)
-        self.in_backward -= backward
-
-    visit_AsyncFunctionDef = visit_FunctionDef
+    def _uses(self, node):
+        for meaning in sorted(self.names.resolve(node)):
+            for what in _judge(meaning, id(node) in self.derivative):
+                self._hit(node, what)
 
     def visit_Import(self, node):
         for alias in node.names:
-            self._module(node, alias.name)
-        self.generic_visit(node)
+            if alias.name.split(".")[0] in MODULES:
+                self._hit(node, f"imports {alias.name}")
+            self._rebinds(node, alias.asname or alias.name.split(".")[0], {alias.asname and alias.name
+                                                                            or alias.name.split(".")[0]})
 
     def visit_ImportFrom(self, node):
-        self._module(node, node.module or "")
-        if node.module and any(node.module == m or node.module.startswith(m + ".") for m in AUTOGRAD_MODULES):
-            self._hit(node, f"imports from {node.module}")
-        self.generic_visit(node)
-
-    def _module(self, node, name):
-        if name.split(".")[0] in MODULES:
-            self._hit(node, f"imports {name}")
+        module = node.module or ""
+        if module.split(".")[0] in MODULES or module.split(".")[0] == "os" and any(
+                a.name not in OS_ALLOWED for a in node.names):
+            self._hit(node, f"imports from {module}")
+        for alias in node.names:
+            meaning = f"{module}.{alias.name}"
+            if alias.name == "*":
+                if module.split(".")[0] in ("torch", "functorch"):
+                    self._hit(node, f"imports * from {module} (names that cannot be followed)")
+                continue
+            for what in _judge(meaning, id(node) in self.derivative):
+                self._hit(node, what)
+            self._rebinds(node, alias.asname or alias.name, {meaning})
 
     def visit_Call(self, node):
-        name = _dotted(node.func)
-        last = name.rsplit(".", 1)[-1]
-        if _is_allowed_magic(node):
-            for arg in node.args:
-                self.visit(arg)
-            return
-        if name in NAME_ARG_CALLS and (len(node.args) < 2 or not isinstance(node.args[1], ast.Constant)):
-            self._hit(node, f"{name} with a computed name")
-        if name in ("setattr", "delattr") and node.args and _dotted(node.args[0]).split(".")[0] in LIBRARIES:
-            self._hit(node, f"{name} on a library")
-        if last in GRAD_MODE:
-            self._hit(node, f"switches autograd on ({name})")
-        if self.in_backward and (last in AUTOGRAD_CALLS or any(name.startswith(m) for m in AUTOGRAD_MODULES)):
-            self._hit(node, f"asks autograd inside backward ({name or last})")
+        magic = _magic(node)
+        if magic and (magic[0] in TIMED_MAGICS or magic == ("matplotlib", magic[1], None)):
+            return  # the timed code was read as a tree of its own
+        if self.names.resolve(node):  # getattr(m, "name"), __import__("m"): what they return
+            self._uses(node)
+        spelled = _dotted(node.func)
+        meanings = self.names.resolve(node.func) | ({spelled} if spelled else set())
+        lasts = {m.rsplit(".", 1)[-1] for m in meanings}
+        if lasts & NAME_ARG_CALLS and (len(node.args) < 2 or _string(node.args[1]) is None):
+            self._hit(node, f"{spelled or 'getattr'} with a computed name")
+        if lasts & {"setattr", "delattr"} and node.args and self._library(node.args[0]):
+            self._hit(node, f"{spelled} on a library")
+        if lasts & GRAD_SWITCH and not (node.args and isinstance(node.args[0], ast.Constant)
+                                        and node.args[0].value is False):
+            self._hit(node, f"switches autograd on ({spelled or sorted(meanings)[0]})")
+        if id(node) in self.derivative and isinstance(node.func, ast.Name) \
+                and node.func.id not in self.names.bound and node.func.id in AUTOGRAD_CALLS:
+            self._hit(node, f"asks autograd inside backward ({node.func.id})")
         self.generic_visit(node)
 
     def visit_Attribute(self, node):
@@ -144,62 +473,146 @@ class _Scanner(ast.NodeVisitor):
             self._hit(node, f"uses {node.attr}")
         elif node.attr in FRAME_ATTRIBUTES:
             self._hit(node, f"uses {_dotted(node) or node.attr}")
-        elif node.attr in GRAD_MODE:
+        elif node.attr in GRAD_ON and not self.names.resolve(node):
             self._hit(node, f"switches autograd on ({_dotted(node) or node.attr})")
-        self.generic_visit(node)
+        self._uses(node if isinstance(node.ctx, ast.Load) else node.value)
+        self._visit_below(node.value)
+
+    def _visit_below(self, node):
+        """Visit what an attribute chain is built on, without judging its shorter prefixes."""
+        while isinstance(node, ast.Attribute):
+            if node.attr in DUNDERS or node.attr in FRAME_ATTRIBUTES:
+                self._hit(node, f"uses {node.attr if node.attr in DUNDERS else _dotted(node) or node.attr}")
+            node = node.value
+        if not isinstance(node, ast.Name):
+            self.visit(node)
 
     def visit_Name(self, node):
-        if node.id in CALLS:
-            self._hit(node, f"uses {node.id}")
+        if isinstance(node.ctx, ast.Load):
+            self._uses(node)
+        elif isinstance(node.ctx, ast.Store):
+            self._rebinds(node, node.id, None)
 
-    def _assigned(self, targets):
-        for target in targets:
-            for node in ast.walk(target):
-                if isinstance(node, ast.Attribute) and _dotted(node).split(".")[0] in LIBRARIES:
-                    self._hit(node, f"changes a library ({_dotted(node)})")
+    def visit_FunctionDef(self, node):
+        self._rebinds(node, node.name, None)
+        self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def _library(self, node):
+        return any(m.split(".")[0] in LIBRARIES for m in self.names.resolve(node))
+
+    def _rebinds(self, node, name, meanings):
+        """A name the release's cells take from a library, bound here to something else."""
+        before = self.release.get(name, set())
+        if any(m.split(".")[0] in LIBRARIES for m in before) and meanings != before:
+            self._hit(node, f"rebinds {name}, which the notebook takes from {sorted(before)[0]}")
+
+    def _changed(self, target):
+        if isinstance(target, ast.Attribute) and self._library(target.value):
+            self._hit(target, f"changes a library ({_dotted(target) or target.attr})")
+        elif isinstance(target, ast.Subscript) and self._library(target.value) \
+                and not self.names.resolve(target.value) <= SETTINGS:
+            self._hit(target, f"changes a library ({_dotted(target.value)}[...])")
+        elif isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
+            for part in getattr(target, "elts", [getattr(target, "value", None)]):
+                self._changed(part)
 
     def visit_Assign(self, node):
-        self._assigned(node.targets)
+        for target in node.targets:
+            self._changed(target)
         self.generic_visit(node)
 
     def visit_AugAssign(self, node):
-        self._assigned([node.target])
+        self._changed(node.target)
         self.generic_visit(node)
 
-    def visit_AnnAssign(self, node):
-        self._assigned([node.target])
-        self.generic_visit(node)
+    visit_AnnAssign = visit_AugAssign
 
     def visit_Delete(self, node):
-        self._assigned(node.targets)
+        for target in node.targets:
+            self._changed(target)
         self.generic_visit(node)
 
 
-
-def scan_source(grade_id, source):
-    """The findings in one answer cell's source."""
-    try:
-        python = TransformerManager().transform_cell(source)
-        tree = ast.parse(python)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []  # the notebook shows the error; there is nothing here to run
-    scanner = _Scanner()
-    try:
-        scanner.visit(tree)
-    except RecursionError:
-        return [Finding(grade_id, 1, source.splitlines()[0] if source else "", "nested too deeply to read")]
-    lines = python.splitlines()
-    unique = sorted(set(scanner.found))
-    return [Finding(grade_id, line, lines[line - 1] if 0 < line <= len(lines) else "", what)
-            for line, what in unique]
+def _release_names(trees):
+    names = _Names.of(trees)
+    return {name: {m for m in meanings if m} for name, meanings in names.bound.items()}
 
 
-def scan_notebook(path):
-    """The findings in every answer cell of the notebook at ``path``."""
-    nb = nbformat.read(path, as_version=4)
-    findings = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            findings += scan_source(meta.get("grade_id", "?"), cell.source)
+def scan_cells(cells, limits=ScanLimits()):
+    """The findings in a notebook's cells, in order: [(grade id, source)], the grade id None for
+    the release's own cells (read only for the names they bind)."""
+    findings, read = [], []
+    for grade_id, source in cells:
+        try:
+            read.append((grade_id, source, read_cell(source, limits)))
+        except Unreadable as error:
+            if grade_id is not None:
+                lines = source.splitlines()
+                code = lines[error.line - 1] if 0 < error.line <= len(lines) else ""
+                findings.append(Finding(grade_id, error.line, code[:200], error.what))
+    all_trees = [tree for _, _, trees in read for tree in trees]
+    answers = [tree for grade_id, _, trees in read if grade_id is not None for tree in trees]
+    names = _Names.of(all_trees)
+    release = _release_names([tree for grade_id, _, trees in read if grade_id is None for tree in trees])
+    derivative = _derivative_code(answers)
+    for grade_id, source, trees in read:
+        if grade_id is None:
+            continue
+        checker = _Checker(names, derivative, release)
+        try:
+            for tree in trees:
+                checker.visit(tree)
+        except RecursionError:
+            checker.found.append((1, "nested too deeply to read"))
+        lines = source.splitlines()
+        findings += [Finding(grade_id, line, lines[line - 1] if 0 < line <= len(lines) else "", what)
+                     for line, what in sorted(set(checker.found))]
     return findings
+
+
+def scan_source(grade_id, source, limits=ScanLimits()):
+    """The findings in one answer cell's source, read on its own."""
+    return scan_cells([(grade_id, source)], limits)
+
+
+def notebook_cells(path):
+    """[(grade id or None, source)] of the code cells of the notebook at ``path``."""
+    with open(path, encoding="utf-8") as file:
+        nb = json.load(file)
+    cells = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        cells.append((meta.get("grade_id", "?") if meta.get("solution") else None, source))
+    return cells
+
+
+def scan_notebook(path, limits=ScanLimits()):
+    """The findings in every answer cell of the notebook at ``path``, in this process."""
+    return scan_cells(notebook_cells(path), limits)
+
+
+def scan_submission(path, limits=ScanLimits()) -> ScanResult:
+    """``scan_notebook`` in a child process bounded by ``limits.student``: a notebook too
+    expensive to read is a finding of its own, and costs nothing beyond its bounds."""
+    try:
+        found = bounded.run(__name__, [path, json.dumps(asdict(limits))], limits.student)
+        return ScanResult(tuple(Finding(**f) for f in found))
+    except (bounded.Exceeded, TypeError) as error:
+        return ScanResult((Finding("notebook", 0, "", f"too expensive to read: the scan {error}"),))
+
+
+def _main(path, limits):
+    bounded.limit_this_process()
+    given = json.loads(limits)
+    given["student"] = bounded.Bounds(**given["student"])
+    bounded.answer([asdict(f) for f in scan_notebook(path, ScanLimits(**given))])
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])
