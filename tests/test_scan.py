@@ -7,7 +7,8 @@ from grader.course import REPO_ROOT
 import nbformat
 
 from grader.steps.bounded import Bounds
-from grader.steps.scan import Finding, ScanLimits, ScanResult, scan_notebook, scan_source, scan_submission
+from grader.steps.scan import (Finding, ScanLimits, ScanResult, scan_notebook, scan_source, scan_submission,
+                               scan_submissions)
 from notebooks import release, write
 
 HONEST = {
@@ -206,3 +207,23 @@ def test_a_notebook_too_expensive_to_read_is_a_finding(tmp_path):
         finding, = scan_submission(path, ScanLimits(student=bounds)).findings
         assert (finding.grade_id, finding.what.split(":")[0]) == ("notebook", "too expensive to read")
         assert what in finding.what
+
+
+def test_one_child_reads_the_class_and_a_blow_up_costs_only_its_owner(tmp_path):
+    paths = []
+    for student, source in [("a", "import gc\ndef twice(x):\n    return 2 * x"),
+                            ("b", "x = [1]\n" + "x = [x]\n" * 3_000_000),  # 24 MB: the memory bound
+                            ("c", "def twice(x):\n    return 2 * x")]:
+        nb = release()
+        nb.cells[1].source = source
+        paths.append(write(nb, tmp_path / f"{student}.ipynb"))
+    limits = ScanLimits(max_cell_chars=10**9, student=Bounds(seconds=60, memory_bytes=256 * 2**20))
+    found = scan_submissions(paths, limits)
+    assert found[str(paths[0])] == ScanResult((Finding("twice", 1, "import gc", "imports gc"),))
+    assert "needed more than 256 MiB" in found[str(paths[1])].findings[0].what
+    assert found[str(paths[2])] == ScanResult()
+
+
+def test_findings_are_counted_past_a_few(tmp_path):
+    found = scan_source("mul", "import gc\n" * 50)
+    assert len(found) == 21 and found[-1].what == "and 30 more findings"

@@ -92,6 +92,7 @@ TIMED_MAGICS = {"time", "timeit"}  # they run the code they are given: it is rea
 TIMEIT_OPTIONS = re.compile(r"^(\s*-(?:[nrp]\s*\d+|[tcqo])(?=\s|$))*\s*")
 LINE_MAGIC, CELL_MAGIC = "get_ipython().run_line_magic", "get_ipython().run_cell_magic"
 MAX_QUALIFIED = 8  # meanings kept per name
+MAX_FINDINGS = 20  # per notebook; the rest counted
 
 
 @dataclass(frozen=True)
@@ -567,8 +568,11 @@ def scan_cells(cells, limits=ScanLimits()):
         except RecursionError:
             checker.found.append((1, "nested too deeply to read"))
         lines = source.splitlines()
-        findings += [Finding(grade_id, line, lines[line - 1] if 0 < line <= len(lines) else "", what)
+        findings += [Finding(grade_id, line, lines[line - 1][:200] if 0 < line <= len(lines) else "", what)
                      for line, what in sorted(set(checker.found))]
+    if len(findings) > MAX_FINDINGS:
+        findings = findings[:MAX_FINDINGS] + [Finding("notebook", 0, "", f"and {len(findings) - MAX_FINDINGS} "
+                                                                         "more findings")]
     return findings
 
 
@@ -597,21 +601,39 @@ def scan_notebook(path, limits=ScanLimits()):
     return scan_cells(notebook_cells(path), limits)
 
 
-def scan_submission(path, limits=ScanLimits()) -> ScanResult:
-    """``scan_notebook`` in a child process bounded by ``limits.student``: a notebook too
-    expensive to read is a finding of its own, and costs nothing beyond its bounds."""
+def scan_submissions(paths, limits=ScanLimits()):
+    """{path: ScanResult} of ``scan_notebook`` for each notebook, in a child process bounded by
+    ``limits.student`` (time per notebook, memory per child): a notebook too expensive to read
+    is a finding of its own and costs nothing beyond its bounds; the others are read on."""
+    paths = [str(p) for p in paths]
     try:
-        found = bounded.run(__name__, [path, json.dumps(asdict(limits))], limits.student)
-        return ScanResult(tuple(Finding(**f) for f in found))
-    except (bounded.Exceeded, TypeError) as error:
-        return ScanResult((Finding("notebook", 0, "", f"too expensive to read: the scan {error}"),))
+        found = bounded.run_each(__name__, paths, limits.student, [json.dumps(asdict(limits))])
+    except OSError as error:  # no child at all: every notebook unread, each said so
+        found = dict.fromkeys(paths, bounded.Exceeded(f"could not start: {error}"))
+    return {path: _result(found[path]) for path in paths}
 
 
-def _main(path, limits):
+def scan_submission(path, limits=ScanLimits()) -> ScanResult:
+    """``scan_submissions`` of one notebook."""
+    return scan_submissions([path], limits)[str(path)]
+
+
+def _result(found):
+    try:
+        if not isinstance(found, bounded.Exceeded):
+            return ScanResult(tuple(Finding(**f) for f in found))
+    except TypeError:
+        found = bounded.Exceeded("printed no result")
+    return ScanResult((Finding("notebook", 0, "", f"too expensive to read: the scan {found}"),))
+
+
+def _main(listed, start, limits):
     bounded.limit_this_process()
     given = json.loads(limits)
     given["student"] = bounded.Bounds(**given["student"])
-    bounded.answer([asdict(f) for f in scan_notebook(path, ScanLimits(**given))])
+    limits = ScanLimits(**given)
+    for path in bounded.items_from(listed, start):
+        bounded.answer([asdict(f) for f in scan_notebook(path, limits)])
 
 
 if __name__ == "__main__":
