@@ -13,9 +13,10 @@ from grader.course import REPO_ROOT, GradeOptions
 from grader.demo import simulate
 from grader.steps.scan import scan_notebook
 
-A1, A2 = "a1_backprop", "a2_layers"
-RELEASE = {A1: REPO_ROOT / "notebooks" / A1 / "backprop.ipynb", A2: REPO_ROOT / "notebooks" / A2 / "layers.ipynb"}
-SOLUTIONS = {A1: REPO_ROOT / "solutions" / A1 / "backprop.ipynb", A2: REPO_ROOT / "solutions" / A2 / "layers.ipynb"}
+A1, A2, A3 = "a1_backprop", "a2_layers", "a3_two_layer_net"
+NOTEBOOKS = {A1: "backprop.ipynb", A2: "layers.ipynb", A3: "two_layer_net.ipynb"}
+RELEASE = {a: REPO_ROOT / "notebooks" / a / name for a, name in NOTEBOOKS.items()}
+SOLUTIONS = {a: REPO_ROOT / "solutions" / a / name for a, name in NOTEBOOKS.items()}
 RIGHT_MUL = "return grad_output * y, grad_output * x"
 
 
@@ -93,14 +94,17 @@ IDIOMS = {
     "helper_named_grad": (A1, "mul", (
         "def grad(g, other):\n    return g * other\n\n\n"
         + mul_backward("return grad(grad_output, y), grad(grad_output, x)"))),
+    "inline_figure_config": (A1, "mul", "%config InlineBackend.figure_format = 'retina'\n" + correct(A1, "mul")),
+    "local_names_like_the_nets_methods": (A3, "layers", simulate.replace_line(
+        correct(A3, "layers"), "return grad_output * (y - t) / y.shape[0], None",
+        "gradient = grad_output * (y - t)\n        loss = y.shape[0]\n        return gradient / loss, None")),
     "rebinding_own_names_and_shadowing": (A1, "mul", correct(A1, "mul") + (
         "\n\ncode = 'Mul'\ntypes = [torch.float32]\nsignal = torch.ones(3)\nprint(code, types, signal)")),
 }
 
-# graded end to end in the sandbox: full marks, no flag
+# graded end to end in the sandbox: full marks, no flag (the six idioms that were flagged, and more)
 GRADED = ["function_imported", "gradcheck_self_test", "korean_font", "windows_fix", "timing_magics",
-          "cell_timing_magic", "inference_mode_and_no_grad", "helper_at_module_level",
-          "tensor_methods_and_assert", "numpy_seed_matplotlib_inline"]
+          "inference_mode_and_no_grad", "helper_at_module_level", "tensor_methods_and_assert"]
 
 
 @pytest.mark.parametrize("name", sorted(IDIOMS))

@@ -88,6 +88,7 @@ FRAME_ATTRIBUTES = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "
                     "input_transformers_post", "ast_transformers", "register_magic_function",
                     "run_cell", "run_line_magic", "run_cell_magic", "user_ns",
                     "register_post_execute", "display_formatter", "displayhook", "excepthook"}
+INLINE_BACKEND = re.compile(r"InlineBackend\.\w+\s*=\s*(['\"])[\w-]+\1")  # %config of the inline figures
 TIMED_MAGICS = {"time", "timeit"}  # they run the code they are given: it is read with the cell
 TIMEIT_OPTIONS = re.compile(r"^(\s*-(?:[nrp]\s*\d+|[tcqo])(?=\s|$))*\s*")
 LINE_MAGIC, CELL_MAGIC = "get_ipython().run_line_magic", "get_ipython().run_cell_magic"
@@ -323,9 +324,14 @@ class _Names:
 
 
 def _referenced(node):
-    """Names and attribute names a piece of code mentions (what it may call)."""
-    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node)
-            if isinstance(n, (ast.Name, ast.Attribute))}
+    """What a function (or expression) may call by name: the names it reads that it does not
+    bind itself (parameters and local variables are not the answers' functions) and the
+    attributes it calls (``self.helper(...)``, not ``ctx.gradient``)."""
+    local = {n.arg for n in ast.walk(node) if isinstance(n, ast.arg)} | {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    called = {n.func.attr for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+    return (names - local) | called
 
 
 def _derivative_code(trees):
@@ -450,8 +456,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Call(self, node):
         magic = _magic(node)
-        if magic and (magic[0] in TIMED_MAGICS or magic == ("matplotlib", magic[1], None)):
-            return  # the timed code was read as a tree of its own
+        if magic and (magic[0] in TIMED_MAGICS or magic == ("matplotlib", magic[1], None)
+                      or magic[0] == "config" and INLINE_BACKEND.fullmatch(magic[1])):
+            return  # allowed; the code a timing magic runs was read as a tree of its own
         if self.names.resolve(node):  # getattr(m, "name"), __import__("m"): what they return
             self._uses(node)
         spelled = _dotted(node.func)
