@@ -142,7 +142,7 @@ UNREADABLE = {
     "deep_expression": ("x = " + "-" * 20_000 + "1\nimport gc\ntorch.autograd.grad(y, x)", "nested too deeply to read"),
     "long_chain": ("x = " + "+".join(["1"] * 12_000) + "\nimport gc", "nested too deeply to read"),
     "too_large": ("# " + "x" * 40_000 + "\nimport gc", "too large to read (40,012 characters; the scan reads at most 30,000)"),
-    "too_many_magics": ("%time x = 1\n" * 25, "too many IPython magics to read (more than 20)"),
+    "too_many_magics": ("%time x = 1\n" * 12, "too many IPython magics to read (more than 10)"),
     "unreadable_timed_code": ("%time def (", "the code given to %time cannot be read as Python (invalid syntax)"),
 }
 
@@ -227,3 +227,9 @@ def test_one_child_reads_the_class_and_a_blow_up_costs_only_its_owner(tmp_path):
 def test_findings_are_counted_past_a_few(tmp_path):
     found = scan_source("mul", "import gc\n" * 50)
     assert len(found) == 21 and found[-1].what == "and 30 more findings"
+
+
+def test_a_cell_with_prompts_is_read_as_ipython_runs_it():
+    """``In [1]: g = torch.autograd`` is also Python (an annotation), of another meaning."""
+    source = "In [1]: g = torch.autograd\n" + BACKWARD.format(BORROW.format("g.grad")).replace("\n", "\n   ...: ")
+    assert {f.what for f in scan_source("mul", source)} == {ASKS}

@@ -88,6 +88,7 @@ FRAME_ATTRIBUTES = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "
                     "input_transformers_post", "ast_transformers", "register_magic_function",
                     "run_cell", "run_line_magic", "run_cell_magic", "user_ns",
                     "register_post_execute", "display_formatter", "displayhook", "excepthook"}
+PROMPT = re.compile(r"^\s*(In \[\d+\]:|\.{3,}:|>>>)", re.MULTILINE)  # IPython strips these
 INLINE_BACKEND = re.compile(r"InlineBackend\.\w+\s*=\s*(['\"])[\w-]+\1")  # %config of the inline figures
 TIMED_MAGICS = {"time", "timeit"}  # they run the code they are given: it is read with the cell
 TIMEIT_OPTIONS = re.compile(r"^(\s*-(?:[nrp]\s*\d+|[tcqo])(?=\s|$))*\s*")
@@ -100,7 +101,7 @@ MAX_FINDINGS = 20  # per notebook; the rest counted
 class ScanLimits:
     """What reading one student's answers may cost (a cell over a limit is a finding)."""
     max_cell_chars: int = 30_000
-    max_transforms: int = 20       # IPython re-reads the whole cell once per magic
+    max_transforms: int = 10       # IPython re-reads the whole cell once per magic
     cell_cpu_seconds: float = 10.0
     student: bounded.Bounds = bounded.Bounds(seconds=60.0, memory_bytes=1024 * 2**20)
 
@@ -197,11 +198,23 @@ def _magic(call):
     return args[0], args[1], args[2] if len(args) > 2 else None
 
 
+def _python(source, limits):
+    """The cell's tree as IPython runs it. A cell that is already Python is read as it is:
+    IPython's transformations only rewrite magics, ``!`` and ``?`` (which plain Python rejects)
+    and prompts (``In [1]: g = torch.autograd`` is Python of another
+    meaning: such cells go through IPython too). Each transformation re-reads the whole cell."""
+    if not PROMPT.search(source):
+        try:
+            return ast.parse(source)
+        except SyntaxError:
+            pass
+    return ast.parse(_Transformer(limits.max_transforms).transform_cell(source))
+
+
 def _parse(source, limits, depth=0):
     """The trees of a cell: the cell as IPython runs it, then the code its timing magics run."""
     try:
-        python = _Transformer(limits.max_transforms).transform_cell(source)
-        tree = ast.parse(python)
+        tree = _python(source, limits)
     except SyntaxError as error:
         raise Unreadable(f"cannot be read as Python ({error.msg})", error.lineno or 1) from None
     except (RecursionError, MemoryError):
