@@ -49,8 +49,7 @@ def read_submission(raw: bytes):
     """Parse a submitted file as a notebook (any nbformat), or raise NotANotebook."""
     if not raw.strip():
         raise NotANotebook("empty file / 빈 파일")
-    if len(raw) > MAX_BYTES:
-        raise NotANotebook(f"larger than {MAX_BYTES // 2**20} MB / 파일이 너무 큼")
+    _check_size(len(raw))
     if raw.count(b'"cell_type"') > MAX_CELLS:
         raise NotANotebook(f"more than {MAX_CELLS:,} cells / 셀이 너무 많음")
     try:
@@ -142,9 +141,8 @@ def repair_file(path, release_path, name, bounds=REPAIR_BOUNDS):
     """``repair`` of the student's notebook at ``path`` (submitted as ``name``) on the release at
     ``release_path``; a large file in a child process within ``bounds``. Raises NotANotebook."""
     size = path.stat().st_size
-    if size <= IN_PROCESS_BYTES:
-        student_nb, version = read_submission(path.read_bytes())
-        return repair(student_nb, nbformat.read(release_path, as_version=4), name, release_path.name, version)
+    if size <= IN_PROCESS_BYTES or size > MAX_BYTES:  # cheap to read, or refused unread
+        return _repair_here(path, release_path, name)
     try:
         done = bounded.run(__name__, [path, release_path, name], bounds)
     except bounded.Exceeded as error:
@@ -155,12 +153,22 @@ def repair_file(path, release_path, name, bounds=REPAIR_BOUNDS):
     return Repaired(nbformat.from_dict(done["notebook"]), done["repairs"], done["problems"])
 
 
+def _check_size(size):
+    if size > MAX_BYTES:
+        raise NotANotebook(f"larger than {MAX_BYTES // 2**20} MB / 파일이 너무 큼")
+
+
+def _repair_here(path, release_path, name):
+    _check_size(Path(path).stat().st_size)
+    student_nb, version = read_submission(Path(path).read_bytes())
+    return repair(student_nb, nbformat.read(release_path, as_version=4), name, Path(release_path).name, version)
+
+
 def _main(path, release_path, name):
     """The child of ``repair_file``: the rebuilt notebook, or why the file is not one, as JSON."""
     bounded.limit_this_process()
     try:
-        student_nb, version = read_submission(Path(path).read_bytes())
-        fixed = repair(student_nb, nbformat.read(release_path, as_version=4), name, Path(release_path).name, version)
+        fixed = _repair_here(path, release_path, name)
     except NotANotebook as error:
         bounded.answer({"not_a_notebook": str(error)})
         return
