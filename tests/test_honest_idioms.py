@@ -47,7 +47,8 @@ GRAD_OFF = correct(A1, "mul") + (
     "\n\nwith torch.inference_mode():\n    print(Mul.apply(torch.tensor(2.0), torch.tensor(3.0)))\n"
     "with torch.no_grad():\n    print(Mul.apply(torch.tensor(2.0), torch.tensor(3.0)))\n"
     "with torch.set_grad_enabled(False):\n    pass")
-HELPER_AT_MODULE_LEVEL = ("def mul_grads(grad_output, x, y):\n    \"\"\"d(xy)/dx = y, d(xy)/dy = x, times upstream.\"\"\"\n"
+HELPER_AT_MODULE_LEVEL = ("def mul_grads(grad_output, x, y):\n"
+                          "    \"\"\"d(xy)/dx = y, d(xy)/dy = x, times upstream.\"\"\"\n"
                           "    return grad_output * y, grad_output * x\n\n\n"
                           + mul_backward("return mul_grads(grad_output, x, y)"))
 TENSOR_METHODS = mul_backward(

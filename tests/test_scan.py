@@ -99,7 +99,8 @@ MEANING = {
                                      "return ctx.g(ctx.out, ctx.x, g)"), {ASKS}),
     "numerical_gradient": ("def numerical_gradient(f, x, h=1e-4):\n    x = x.detach().requires_grad_()\n"
                            "    return torch.autograd.grad(f(x), x)[0]", {ASKS}),
-    "func_anywhere": ("from torch import func\ngrads = func.grad(f)(x)", {"uses torch.func (torch.func)", "uses torch.func (torch.func.grad)"}),
+    "func_anywhere": ("from torch import func\ngrads = func.grad(f)(x)",
+                      {"uses torch.func (torch.func)", "uses torch.func (torch.func.grad)"}),
     "aten_kernel": ("ops = torch.ops\n" + BACKWARD.format("return ops.aten.threshold_backward(g, ctx.x, 0)"),
                     {"uses torch's operator registry (torch.ops)",
                      "uses torch's operator registry (torch.ops.aten.threshold_backward)",
@@ -141,7 +142,8 @@ UNREADABLE = {
     "syntax_error": ("def broken(:\n    import gc", "cannot be read as Python (invalid syntax)"),
     "deep_expression": ("x = " + "-" * 20_000 + "1\nimport gc\ntorch.autograd.grad(y, x)", "nested too deeply to read"),
     "long_chain": ("x = " + "+".join(["1"] * 12_000) + "\nimport gc", "nested too deeply to read"),
-    "too_large": ("# " + "x" * 40_000 + "\nimport gc", "too large to read (40,012 characters; the scan reads at most 30,000)"),
+    "too_large": ("# " + "x" * 40_000 + "\nimport gc",
+                  "too large to read (40,012 characters; the scan reads at most 30,000)"),
     "too_many_magics": ("%time x = 1\n" * 12, "too many IPython magics to read (more than 10)"),
     "unreadable_timed_code": ("%time def (", "the code given to %time cannot be read as Python (invalid syntax)"),
 }
