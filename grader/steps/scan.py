@@ -2,8 +2,8 @@
 
 Numbers cannot prove that a formula was implemented: a ``backward`` can ask torch's autograd.
 The verification runner's capability checks are the first line; this scan is the second. It
-reads each answer cell as IPython will run it (after its input transformations: ``%time`` and
-``%timeit`` are read together with the code they time) and follows names by what they mean:
+reads each answer cell as IPython will run it (``read_cells``: ``%time`` and ``%timeit`` are
+read together with the code they time) and follows names by what they mean (``names``):
 
 - every name is resolved through the notebook's imports and assignments (``import
   torch.autograd as A``, ``from torch import enable_grad as E``, ``g = torch.autograd``,
@@ -11,7 +11,7 @@ reads each answer cell as IPython will run it (after its input transformations: 
 - *derivative code* is every function that ends up as a Function's ``backward`` (or ``vjp``/
   ``jvp``: ``def backward``, ``backward = staticmethod(helper)``, ``Mul.backward = helper``,
   ``setattr``, ``type(..., {"backward": ...})``), a3's ``numerical_gradient``, every method of
-  a class that has one, and every function of the answers they reach by name;
+  a class that has one, and every function of the answers they call;
 - findings: autograd (``torch.autograd.*``, ``torch.func``) inside derivative code; switching
   autograd on anywhere (``enable_grad``, ``set_grad_enabled`` not given ``False``; ``no_grad``
   and ``inference_mode`` switch it off and are fine); torch's internals, operator registry and
@@ -34,19 +34,15 @@ A finding does not change a score: it sends the submission to a person, with the
 import ast
 import json
 import re
-import signal
 import sys
-import threading
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from IPython.core import inputtransformer2
-
 from . import bounded
+from .names import Names, derivative_code
+from .read_cells import TIMED_MAGICS, Unreadable, dotted, magic, read_cell, string
 
 LIBRARIES = {"torch", "functorch", "numpy", "math", "backprop_checks", "graph_drawer", "matplotlib",
              "random", "builtins", "__builtins__", "sys", "os", "IPython", "sklearn", "scipy"}
-DEFAULT_NAMES = {"np": "numpy", "plt": "matplotlib.pyplot", "F": "torch.nn.functional", "nn": "torch.nn"}
 MODULES = {"gc", "inspect", "ctypes", "cffi", "sys", "io", "pathlib", "shutil", "glob", "subprocess",
            "socket", "builtins", "importlib", "pickle", "marshal", "dill", "cloudpickle", "shelve",
            "copyreg", "types", "traceback", "threading", "_thread", "multiprocessing", "signal",
@@ -72,8 +68,6 @@ AUTOGRAD_CALLS = {"grad", "vjp", "jvp", "jacobian", "hessian", "vmap", "jacrev",
                   "functional_call", "hvp", "vhp"}
 GRAD_ON = {"enable_grad"}
 GRAD_SWITCH = {"set_grad_enabled", "_set_grad_enabled"}
-DERIVATIVE_NAMES = {"backward", "vjp", "jvp", "numerical_gradient"}
-FUNCTION_SLOTS = {"backward", "vjp", "jvp"}
 NAME_ARG_CALLS = {"getattr", "setattr", "delattr", "hasattr"}
 SETTINGS = {"matplotlib.rcParams", "matplotlib.pyplot.rcParams", "os.environ"}
 DUNDERS = {"__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__",
@@ -88,12 +82,7 @@ FRAME_ATTRIBUTES = {"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "
                     "input_transformers_post", "ast_transformers", "register_magic_function",
                     "run_cell", "run_line_magic", "run_cell_magic", "user_ns",
                     "register_post_execute", "display_formatter", "displayhook", "excepthook"}
-PROMPT = re.compile(r"^\s*(In \[\d+\]:|\.{3,}:|>>>)", re.MULTILINE)  # IPython strips these
 INLINE_BACKEND = re.compile(r"InlineBackend\.\w+\s*=\s*(['\"])[\w-]+\1")  # %config of the inline figures
-TIMED_MAGICS = {"time", "timeit"}  # they run the code they are given: it is read with the cell
-TIMEIT_OPTIONS = re.compile(r"^(\s*-(?:[nrp]\s*\d+|[tcqo])(?=\s|$))*\s*")
-LINE_MAGIC, CELL_MAGIC = "get_ipython().run_line_magic", "get_ipython().run_cell_magic"
-MAX_QUALIFIED = 8  # meanings kept per name
 MAX_FINDINGS = 20  # per notebook; the rest counted
 
 
@@ -122,284 +111,6 @@ class Finding:
 class ScanResult:
     """Everything the scan found in one submission."""
     findings: tuple = ()
-
-
-class Unreadable(Exception):
-    """A cell (or the code a magic runs) the scan cannot read; ``args[0]``: why, for a person."""
-
-    def __init__(self, what, line=1):
-        super().__init__(what)
-        self.what, self.line = what, line
-
-
-class _TooSlow(Exception):
-    pass
-
-
-class _Transformer(inputtransformer2.TransformerManager):
-    """IPython's own transformation, stopped after ``limit`` token transforms (each re-reads
-    the whole cell: hundreds of magics cost minutes)."""
-
-    def __init__(self, limit):
-        super().__init__()
-        self.limit = limit
-
-    def do_token_transforms(self, lines):
-        for _ in range(self.limit):
-            changed, lines = self.do_one_token_transform(lines)
-            if not changed:
-                return lines
-        raise Unreadable(f"too many IPython magics to read (more than {self.limit})")
-
-
-@contextmanager
-def _cpu_limit(seconds):
-    """Raise _TooSlow in this (main) thread after ``seconds`` of CPU; elsewhere no limit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise _TooSlow()
-    previous = signal.signal(signal.SIGVTALRM, stop)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.signal(signal.SIGVTALRM, previous)
-
-
-def _dotted(node):
-    """'get_ipython().run_line_magic' for an attribute chain of names and calls, else ''."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        return ".".join([node.id, *reversed(parts)])
-    if isinstance(node, ast.Call):
-        inner = _dotted(node.func)
-        return ".".join([inner + "()", *reversed(parts)]) if inner else ""
-    return ""
-
-
-def _string(node):
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-
-
-def _magic(call):
-    """(magic name, its line, its cell body or None) of an IPython magic call, else None."""
-    if not isinstance(call, ast.Call) or _dotted(call.func) not in (LINE_MAGIC, CELL_MAGIC):
-        return None
-    args = [_string(a) for a in call.args]
-    if len(args) < 2 or None in args:
-        return None
-    return args[0], args[1], args[2] if len(args) > 2 else None
-
-
-def _python(source, limits):
-    """The cell's tree as IPython runs it. A cell that is already Python is read as it is:
-    IPython's transformations only rewrite magics, ``!`` and ``?`` (which plain Python rejects)
-    and prompts (``In [1]: g = torch.autograd`` is Python of another
-    meaning: such cells go through IPython too). Each transformation re-reads the whole cell."""
-    if not PROMPT.search(source):
-        try:
-            return ast.parse(source)
-        except SyntaxError:
-            pass
-    return ast.parse(_Transformer(limits.max_transforms).transform_cell(source))
-
-
-def _parse(source, limits, depth=0):
-    """The trees of a cell: the cell as IPython runs it, then the code its timing magics run."""
-    try:
-        tree = _python(source, limits)
-    except SyntaxError as error:
-        raise Unreadable(f"cannot be read as Python ({error.msg})", error.lineno or 1) from None
-    except (RecursionError, MemoryError):
-        raise Unreadable("nested too deeply to read") from None
-    except (ValueError, RuntimeError) as error:
-        raise Unreadable(f"cannot be read by IPython ({type(error).__name__}: {str(error)[:80]})") from None
-    trees = [tree]
-    for node in ast.walk(tree):
-        magic = _magic(node)
-        if magic and magic[0] in TIMED_MAGICS:
-            name, line, body = magic
-            codes = [(TIMEIT_OPTIONS.sub("", line) if name == "timeit" else line, 0)]
-            if body is not None:
-                codes.append((body, node.lineno))
-            for code, offset in codes:
-                if depth >= 2:
-                    raise Unreadable(f"%{name} inside %{name} too deep to read", node.lineno)
-                try:
-                    inner = _parse(code, limits, depth + 1)
-                except Unreadable as error:
-                    raise Unreadable(f"the code given to %{name} {error.what}", node.lineno) from None
-                for sub in inner:
-                    for child in ast.walk(sub):
-                        if hasattr(child, "lineno"):
-                            child.lineno = child.lineno + offset if offset else node.lineno
-                trees += inner
-    return trees
-
-
-def read_cell(source, limits=ScanLimits()):
-    """The cell's trees (see ``_parse``), or raise Unreadable: too large, too slow, unreadable."""
-    if len(source) > limits.max_cell_chars:
-        raise Unreadable(f"too large to read ({len(source):,} characters; the scan reads at most "
-                         f"{limits.max_cell_chars:,})")
-    try:
-        with _cpu_limit(limits.cell_cpu_seconds):
-            return _parse(source, limits)
-    except _TooSlow:
-        raise Unreadable(f"too slow to read (more than {limits.cell_cpu_seconds:g} s)") from None
-
-
-class _Names:
-    """What each name of the notebook may mean: {name: qualified names}, from its imports and
-    assignments (flow-insensitive: every meaning a name ever has); '' marks a local value."""
-
-    def __init__(self):
-        self.bound = {}
-
-    def resolve(self, node):
-        """The qualified names an expression may stand for ('torch.autograd.grad'), or set()."""
-        if isinstance(node, ast.Name):
-            if node.id in self.bound:
-                return {q for q in self.bound[node.id] if q}
-            return {DEFAULT_NAMES.get(node.id, node.id)}
-        if isinstance(node, ast.Attribute):
-            return {f"{q}.{node.attr}" for q in self.resolve(node.value)}
-        if isinstance(node, ast.Call):
-            function, args = self.resolve(node.func), node.args
-            first = _string(args[0]) if args else None
-            second = _string(args[1]) if len(args) > 1 else None
-            if function & {"getattr", "builtins.getattr"} and second:
-                return {f"{q}.{second}" for q in self.resolve(args[0])}
-            if function & {"__import__", "builtins.__import__", "importlib.import_module"} and first:
-                return {first}
-            if function & {"staticmethod", "classmethod"} and args:
-                return self.resolve(args[0])
-        if isinstance(node, ast.Subscript) and "sys.modules" in self.resolve(node.value):
-            key = _string(node.slice)
-            return {key} if key else set()
-        return set()
-
-    def bind(self, name, meanings):
-        """Add ``meanings`` (none: a local value) to ``name``; True if it gained one."""
-        known = self.bound.setdefault(name, set())
-        new = sorted((meanings or {""}) - known)[:max(0, MAX_QUALIFIED - len(known))]
-        known.update(new)
-        return bool(new)
-
-    def bindings(self, tree):
-        """(name, meanings) of each binding in ``tree``."""
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    yield (alias.asname, {alias.name}) if alias.asname else \
-                        (alias.name.split(".")[0], {alias.name.split(".")[0]})
-            elif isinstance(node, ast.ImportFrom) and not node.level:
-                for alias in node.names:
-                    if alias.name != "*":
-                        yield alias.asname or alias.name, {f"{node.module}.{alias.name}"}
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    yield from self._paired(target, node.value)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                yield node.name, set()
-            elif isinstance(node, ast.arg):
-                yield node.arg, set()
-
-    def _paired(self, target, value):
-        if isinstance(target, ast.Name):
-            yield target.id, self.resolve(value)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            values = value.elts if isinstance(value, (ast.Tuple, ast.List)) and \
-                len(value.elts) == len(target.elts) else [None] * len(target.elts)
-            for part, meaning in zip(target.elts, values):
-                yield from self._paired(part, meaning) if meaning is not None else \
-                    ((n.id, set()) for n in ast.walk(part) if isinstance(n, ast.Name))
-
-    @classmethod
-    def of(cls, trees):
-        names = cls()
-        for _ in range(3):  # an alias of an alias defined later: a few rounds reach the meaning
-            changed = False
-            for tree in trees:
-                for name, meanings in list(names.bindings(tree)):
-                    changed |= names.bind(name, meanings)
-            if not changed:
-                break
-        return names
-
-
-def _referenced(node):
-    """What a function (or expression) may call by name: the names it reads that it does not
-    bind itself (parameters and local variables are not the answers' functions) and the
-    attributes it calls (``self.helper(...)``, not ``ctx.gradient``)."""
-    local = {n.arg for n in ast.walk(node) if isinstance(n, ast.arg)} | {
-        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
-    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    called = {n.func.attr for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
-    return (names - local) | called
-
-
-def _derivative_code(trees):
-    """ids of every node of the answers' derivative code (see the module docstring)."""
-    functions, seeds = {}, []
-    for tree in trees:
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.setdefault(node.name, []).append(node)
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        functions.setdefault(target.id, []).append(node.value)
-    designated = set()
-    for tree in trees:
-        for node in ast.walk(tree):
-            for slot in _function_slots(node):
-                seeds += [n for n in ast.walk(slot) if isinstance(n, ast.Lambda)]
-                designated |= _referenced(slot)
-            if isinstance(node, ast.ClassDef) and any(
-                    getattr(member, "name", None) in FUNCTION_SLOTS or any(
-                        isinstance(t, ast.Name) and t.id in FUNCTION_SLOTS for t in getattr(member, "targets", []))
-                    for member in node.body):
-                seeds += [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    for name in DERIVATIVE_NAMES | designated:
-        seeds += functions.get(name, [])
-    inside, done = set(), set()
-    while seeds:
-        seed = seeds.pop()
-        if id(seed) in done:
-            continue
-        done.add(id(seed))
-        inside.update(id(n) for n in ast.walk(seed))
-        for name in _referenced(seed):
-            seeds += functions.get(name, [])
-    return inside
-
-
-def _function_slots(node):
-    """The expressions ``node`` makes a Function's backward (vjp, jvp), if any."""
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
-            if isinstance(target, ast.Name) and target.id in FUNCTION_SLOTS or \
-                    isinstance(target, ast.Attribute) and target.attr in FUNCTION_SLOTS:
-                yield node.value
-    elif isinstance(node, ast.Call):
-        if _dotted(node.func) == "setattr" and len(node.args) == 3 and _string(node.args[1]) in FUNCTION_SLOTS:
-            yield node.args[2]
-        for keyword in node.keywords:
-            if keyword.arg in FUNCTION_SLOTS:
-                yield keyword.value
-    elif isinstance(node, ast.Dict):
-        for key, value in zip(node.keys, node.values):
-            if key is not None and _string(key) in FUNCTION_SLOTS:
-                yield value
 
 
 def _judge(meaning, in_derivative):
@@ -468,16 +179,16 @@ class _Checker(ast.NodeVisitor):
             self._rebinds(node, alias.asname or alias.name, {meaning})
 
     def visit_Call(self, node):
-        magic = _magic(node)
-        if magic and (magic[0] in TIMED_MAGICS or magic == ("matplotlib", magic[1], None)
-                      or magic[0] == "config" and INLINE_BACKEND.fullmatch(magic[1])):
+        called = magic(node)
+        if called and (called[0] in TIMED_MAGICS or called == ("matplotlib", called[1], None)
+                       or called[0] == "config" and INLINE_BACKEND.fullmatch(called[1])):
             return  # allowed; the code a timing magic runs was read as a tree of its own
         if self.names.resolve(node):  # getattr(m, "name"), __import__("m"): what they return
             self._uses(node)
-        spelled = _dotted(node.func)
+        spelled = dotted(node.func)
         meanings = self.names.resolve(node.func) | ({spelled} if spelled else set())
         lasts = {m.rsplit(".", 1)[-1] for m in meanings}
-        if lasts & NAME_ARG_CALLS and (len(node.args) < 2 or _string(node.args[1]) is None):
+        if lasts & NAME_ARG_CALLS and (len(node.args) < 2 or string(node.args[1]) is None):
             self._hit(node, f"{spelled or 'getattr'} with a computed name")
         if lasts & {"setattr", "delattr"} and node.args and self._library(node.args[0]):
             self._hit(node, f"{spelled} on a library")
@@ -493,9 +204,9 @@ class _Checker(ast.NodeVisitor):
         if node.attr in DUNDERS:
             self._hit(node, f"uses {node.attr}")
         elif node.attr in FRAME_ATTRIBUTES:
-            self._hit(node, f"uses {_dotted(node) or node.attr}")
+            self._hit(node, f"uses {dotted(node) or node.attr}")
         elif node.attr in GRAD_ON and not self.names.resolve(node):
-            self._hit(node, f"switches autograd on ({_dotted(node) or node.attr})")
+            self._hit(node, f"switches autograd on ({dotted(node) or node.attr})")
         self._uses(node if isinstance(node.ctx, ast.Load) else node.value)
         self._visit_below(node.value)
 
@@ -503,7 +214,7 @@ class _Checker(ast.NodeVisitor):
         """Visit what an attribute chain is built on, without judging its shorter prefixes."""
         while isinstance(node, ast.Attribute):
             if node.attr in DUNDERS or node.attr in FRAME_ATTRIBUTES:
-                self._hit(node, f"uses {node.attr if node.attr in DUNDERS else _dotted(node) or node.attr}")
+                self._hit(node, f"uses {node.attr if node.attr in DUNDERS else dotted(node) or node.attr}")
             node = node.value
         if not isinstance(node, ast.Name):
             self.visit(node)
@@ -531,10 +242,10 @@ class _Checker(ast.NodeVisitor):
 
     def _changed(self, target):
         if isinstance(target, ast.Attribute) and self._library(target.value):
-            self._hit(target, f"changes a library ({_dotted(target) or target.attr})")
+            self._hit(target, f"changes a library ({dotted(target) or target.attr})")
         elif isinstance(target, ast.Subscript) and self._library(target.value) \
                 and not self.names.resolve(target.value) <= SETTINGS:
-            self._hit(target, f"changes a library ({_dotted(target.value)}[...])")
+            self._hit(target, f"changes a library ({dotted(target.value)}[...])")
         elif isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
             for part in getattr(target, "elts", [getattr(target, "value", None)]):
                 self._changed(part)
@@ -557,7 +268,7 @@ class _Checker(ast.NodeVisitor):
 
 
 def _release_names(trees):
-    names = _Names.of(trees)
+    names = Names.of(trees)
     return {name: {m for m in meanings if m} for name, meanings in names.bound.items()}
 
 
@@ -575,9 +286,9 @@ def scan_cells(cells, limits=ScanLimits()):
                 findings.append(Finding(grade_id, error.line, code[:200], error.what))
     all_trees = [tree for _, _, trees in read for tree in trees]
     answers = [tree for grade_id, _, trees in read if grade_id is not None for tree in trees]
-    names = _Names.of(all_trees)
+    names = Names.of(all_trees)
     release = _release_names([tree for grade_id, _, trees in read if grade_id is None for tree in trees])
-    derivative = _derivative_code(answers)
+    derivative = derivative_code(answers)
     for grade_id, source, trees in read:
         if grade_id is None:
             continue
