@@ -159,9 +159,13 @@ def _grade(course, assignment, options, outcomes, phases, sandbox):
                  and any(course.submission(o.student, assignment).glob("*.ipynb"))]
     phases.done("repair")
 
+    notebooks = {o.student: sorted(course.submission(o.student, assignment).glob("*.ipynb"))
+                 for o in outcomes if o.student in gradeable}
+    scanned = scan.scan_submissions([path for paths in notebooks.values() for path in paths])
+
     def scan_one(outcome):
-        for path in sorted(course.submission(outcome.student, assignment).glob("*.ipynb")):
-            outcome.findings += scan.scan_notebook(path)
+        for path in notebooks[outcome.student]:
+            outcome.findings += scanned[str(path)].findings
     _each_student("scan", [o for o in outcomes if o.student in gradeable], scan_one)
     phases.done("scan")
     log.info("grading %d of %d submissions of %s (sandbox %s%s)", len(gradeable), len(outcomes),

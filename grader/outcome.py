@@ -2,9 +2,18 @@
 
 Each step fills its own field of a ``StudentOutcome``; the report and the feedback only format
 it. Flags are derived here, in one place, from those fields.
+
+A disagreement between the notebook's tests and the grader's own check is usually an ordinary
+bug the stricter check caught (a broadcast shape, a float32 buffer): it is ``verification_differs``.
+Only with evidence of what the code does (a scan finding, or a capability the verification runner
+saw used) does it become ``possible_tampering``. Notes are bounded: a few items of each kind,
+each cut to ``MAX_NOTE_CHARS``.
 """
 from dataclasses import dataclass, field
 from enum import Enum
+
+MAX_NOTE_ITEMS = 3    # of each kind (problems, disagreements, findings ...) per student
+MAX_NOTE_CHARS = 200  # per item
 
 
 class Ending(str, Enum):
@@ -51,6 +60,8 @@ class StudentOutcome:
     disagreements: list = field(default_factory=list)  # [Disagreement]
     findings: list = field(default_factory=list)       # [grader.steps.scan.Finding]
     graded_by_hand: list = field(default_factory=list)  # grade ids whose score a person set (score.py)
+    capability_hits: list = field(default_factory=list)  # what the verification runner saw the
+    # student's code do that an honest solution never does (text for people): evidence
 
     @property
     def gradeable(self):
@@ -61,9 +72,14 @@ class StudentOutcome:
         return bool(self.verdicts)
 
     @property
+    def evidence(self):
+        """Evidence from the code itself (the scan's findings, the runner's capability hits)."""
+        return bool(self.findings or self.capability_hits)
+
+    @property
     def needs_review(self):
         """A person must decide: a problem, a disagreement with verification, or suspicious code."""
-        return bool(self.problems or self.disagreements or self.findings) or not self.gradeable
+        return bool(self.problems or self.disagreements or self.evidence) or not self.gradeable
 
     def flags(self, needs_manual_grade=False):
         """The CSV's flags: what happened to this submission, sorted."""
@@ -72,16 +88,25 @@ class StudentOutcome:
             flags.add("manual_review")
         if self.findings:
             flags.add("code_review")
+        if self.capability_hits:
+            flags.add("capability_hit")
         if self.ending in (Ending.TIMED_OUT, Ending.KERNEL_DIED):
             flags.add(self.ending.value)
         if self.repairs:
             flags.add("repaired")
-        if any(d.notebook_passed_verification_failed for d in self.disagreements):
-            flags.add("possible_tampering")
-        elif self.disagreements:
-            flags.add("verification_differs")
+        if self.disagreements:
+            flags.add("possible_tampering" if self.evidence else "verification_differs")
         return sorted(flags)
 
     def notes(self):
-        return "; ".join([*self.problems, *(d.describe() for d in self.disagreements),
-                          *(f.describe() for f in self.findings), *self.repairs])
+        """One line for the CSV: a few items of each kind, each cut short."""
+        kinds = [self.problems, [d.describe() for d in self.disagreements], self.capability_hits,
+                 [f.describe() for f in self.findings], self.repairs]
+        return "; ".join(item for kind in kinds for item in _bounded(kind))
+
+
+def _bounded(items):
+    items = [str(i) if len(str(i)) <= MAX_NOTE_CHARS else str(i)[:MAX_NOTE_CHARS - 1] + "…" for i in items]
+    if len(items) > MAX_NOTE_ITEMS:
+        return items[:MAX_NOTE_ITEMS] + [f"(+{len(items) - MAX_NOTE_ITEMS} more)"]
+    return items

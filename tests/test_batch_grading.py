@@ -52,7 +52,7 @@ def test_not_a_notebook_is_listed_for_review_with_the_reason(graded):
     reasons = {expected[s][0]: why for s, why in result.manual_review.items()}
     assert set(reasons) == {"not_a_notebook_invalid_json", "not_a_notebook_empty",
                             "not_a_notebook_binary", "kernel_crash"}
-    assert "add line 1: imports os: import os" in reasons["kernel_crash"]
+    assert "add line 2: uses os._exit: os._exit(1)" in reasons["kernel_crash"]
     assert "invalid JSON" in reasons["not_a_notebook_invalid_json"]
     assert "empty file" in reasons["not_a_notebook_empty"]
     assert "binary file" in reasons["not_a_notebook_binary"]

@@ -56,7 +56,7 @@ def attacks(course, port):
                                "torch.testing.assert_close = lambda *a, **k: None", 9, REVIEW),
         "patch_tensor_eq": (buggy + "\ntorch.Tensor.__eq__ = lambda *a: True\n"
                             "torch.equal = lambda *a, **k: True", 9, REVIEW),
-        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 9, {"manual_review", "possible_tampering"}),
+        "rebind_test_helper": (buggy + "\ncheck_function = lambda *a, **k: None", 9, REVIEW | {"possible_tampering"}),
         "sys_modules": (buggy + "\nimport sys, types\nfake = types.ModuleType('backprop_checks')\n"
                         "fake.check_function = lambda *a, **k: None\nfake.random_inputs = lambda *a, **k: []\n"
                         "sys.modules['backprop_checks'] = fake\n"
@@ -103,6 +103,16 @@ def attacks(course, port):
             "            return torch.autograd.grad(a * b, (a, b), grad_output)")), 12, REVIEW),
         "borrow_func_vjp": ("from torch.func import vjp\n" + simulate.replace_line(correct, RIGHT_MUL, (
             "return vjp(torch.mul, x, y)[1](grad_output)")), 12, REVIEW),
+        # the same borrowing under other spellings: the scan follows what names mean
+        "borrow_through_alias": ("import torch.autograd as A\nfrom torch import enable_grad as E\n"
+                                 + simulate.replace_line(correct, RIGHT_MUL, (
+                                     "with E():\n            a, b = x.detach().requires_grad_(), y.detach().requires_grad_()\n"
+                                     "            return A.grad(a * b, (a, b), grad_output)")), 12, REVIEW),
+        "backward_by_another_name": ("from torch import func as f\ndef borrowed(ctx, grad_output):\n"
+                                     "    x, y = ctx.saved_tensors\n    return f.vjp(torch.mul, x, y)[1](grad_output)\n"
+                                     + correct + "\nMul.backward = staticmethod(borrowed)", 12, REVIEW),
+        "code_in_a_string": (buggy + "\nimport timeit\ntimeit.timeit(\"import gc\", number=1)", 9, REVIEW),
+        "deep_expression": (correct + "\nimport gc\nx = " + "-" * 900 + "1", 12, REVIEW),  # runs; read too
         # claims success for every verification case it can find, on every descriptor it can reach
         "forge_verification": (buggy + "\nimport gc, json, os\n"
                                "found = [t for t in gc.get_objects() if isinstance(t, dict) and isinstance(t.get('id'), str)]\n"

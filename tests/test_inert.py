@@ -197,3 +197,36 @@ def test_the_autograded_notebook_keeps_every_cell_source():
     done, _ = MakeOutputsInert().preprocess(copy.deepcopy(nb), {})
     assert [c.source for c in done.cells] == [c.source for c in nb.cells]
     assert done.cells[1].outputs != nb.cells[1].outputs
+
+
+EXPENSIVE_HTML = {  # 256 KiB each, built to make an HTML parser or an entity decoder quadratic
+    "formatting": "".join(f"<b title={i}>" for i in range(6_000)) + "<p>x" * 40_000,
+    "nesting": "<div>" * 52_000,
+    "entity_chain": "&amp;" + "amp;" * 65_000 + "#92;href{javascript:alert(1)}",
+    "script_in_many_tags": "<i>x</i>" * 30_000 + "<script>window.pwned=1</script>",
+}
+
+
+def test_outputs_built_to_be_expensive_to_sanitise_finish_inert():
+    """Sanitising is linear in an output's size (html5lib's tree building is not: past
+    MAX_HTML_TAGS tags the HTML is shown as text; entity decoding stops after a few rounds)."""
+    nb = new_notebook(cells=[new_code_cell("", outputs=[display({"text/html": payload, "text/plain": name}),
+                                                         display({"text/html": payload}, kind="execute_result")])
+                             for name, payload in EXPENSIVE_HTML.items()]
+                      + [new_markdown_cell(payload) for payload in EXPENSIVE_HTML.values()])
+    done = inert(nb)
+    for cell in done.cells:
+        for output in cell.get("outputs", []):
+            assert not active(output.data.get("text/html", ""))
+            assert "\\href" not in html.unescape(output.data.get("text/html", ""))
+        assert not active(cell.source) if cell.cell_type == "markdown" else True
+    escaped = done.cells[3].outputs  # as text it is larger than twice the HTML: only the text stays
+    assert [o.data for o in escaped] == [{"text/plain": "script_in_many_tags"},
+                                         {"text/plain": "[출력 제거 / output removed: text/html]"}]
+    assert sanitise_html(EXPENSIVE_HTML["nesting"]).startswith("&lt;div&gt;&lt;div&gt;")
+
+
+def test_html_under_the_tag_limit_is_still_html():
+    table = "<table>" + "<tr><td>1</td></tr>" * 300 + "</table>"  # 1,802 tags
+    assert sanitise_html(table).startswith("<table><tbody><tr><td>1</td>")
+    assert sanitise_html(table * 2).startswith("&lt;table&gt;")

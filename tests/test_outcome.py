@@ -18,15 +18,35 @@ def test_how_execution_ended_is_a_flag():
         ["kernel_died", "repaired"]
 
 
-def test_disagreements_go_to_a_person_in_either_direction():
-    forged = Disagreement("test_mul", notebook_points=3, verified_points=0, reason="wrong gradient")
+def test_disagreements_go_to_a_person_in_either_direction_without_an_accusation():
+    stricter = Disagreement("test_mul", notebook_points=3, verified_points=0, reason="wrong shape")
     lucky = Disagreement("test_mul", notebook_points=0, verified_points=3)
-    assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[forged]).flags() == \
-        ["manual_review", "possible_tampering"]
-    assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[lucky]).flags() == \
-        ["manual_review", "verification_differs"]
-    assert forged.describe() == ("test_mul: passed in the notebook, failed verification "
-                                 "(notebook 3, verified 0): wrong gradient")
+    for disagreement in (stricter, lucky):
+        assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[disagreement]).flags() == \
+            ["manual_review", "verification_differs"]
+    assert stricter.describe() == ("test_mul: passed in the notebook, failed verification "
+                                   "(notebook 3, verified 0): wrong shape")
+
+
+def test_possible_tampering_only_with_evidence_from_the_code():
+    stricter = Disagreement("test_mul", notebook_points=3, verified_points=0)
+    found = Finding("mul", 4, "import gc", "imports gc")
+    assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[stricter], findings=[found]).flags() == \
+        ["code_review", "manual_review", "possible_tampering"]
+    hit = StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[stricter],
+                         capability_hits=["test_mul: aten::mul_backward called inside backward"])
+    assert hit.flags() == ["capability_hit", "manual_review", "possible_tampering"]
+    assert hit.notes().endswith("; test_mul: aten::mul_backward called inside backward")
+    assert StudentOutcome("s", ending=Ending.COMPLETED, capability_hits=["x"]).flags() == \
+        ["capability_hit", "manual_review"]
+
+
+def test_notes_are_bounded_a_few_items_of_each_kind_each_cut():
+    findings = [Finding("mul", line, "x" * 500, "imports gc") for line in range(1, 1001)]
+    notes = StudentOutcome("s", ending=Ending.COMPLETED, findings=findings, problems=["p" * 10_000]).notes()
+    items = notes.split("; ")
+    assert len(items) == 1 + 3 + 1 and items[-1] == "(+997 more)"
+    assert all(len(item) <= 200 for item in items) and items[0] == "p" * 199 + "…"
 
 
 def test_suspicious_code_is_a_review_flag_with_the_line_in_the_notes():

@@ -4,8 +4,9 @@ import json
 import nbformat
 import pytest
 
-from grader.steps.repair import NotANotebook, read_submission, repair
-from notebooks import answer, release
+from grader.steps.bounded import Bounds
+from grader.steps.repair import NotANotebook, read_submission, repair, repair_file
+from notebooks import answer, release, write
 
 TWICE = "def twice(x):\n    return 2 * x"
 SQUARE = "class Square:\n    def of(self, x):\n        return x * x"
@@ -100,3 +101,36 @@ def test_an_answer_too_long_to_be_one_is_left_out_for_a_person():
     fixed = repair(student(twice=TWICE + "\n#" + "x" * 300_000), release(), "n.ipynb", "n.ipynb")
     assert sources(fixed.notebook)["twice"] == sources(release())["twice"]
     assert fixed.problems == ["twice: answer cell of 300,032 characters left out / 답안 셀이 너무 큼"]
+
+
+def test_too_many_cells_are_refused_before_parsing():
+    nb = student(twice=TWICE)
+    nb.cells += [nbformat.v4.new_raw_cell("") for _ in range(2_001)]
+    with pytest.raises(NotANotebook, match="more than 2,000 cells"):
+        read_submission(nbformat.writes(nb).encode())
+
+
+def expensive_to_parse(path, objects):
+    """A valid notebook whose metadata holds ``objects`` empty dicts: cheap bytes, costly objects."""
+    nb = student(twice=TWICE, sq=SQUARE)
+    nb.metadata["bulk"] = "BULK"
+    raw = nbformat.writes(nb).encode()
+    path.write_bytes(raw.replace(b'"BULK"', b"[" + b",".join([b"{}"] * objects) + b"]"))
+    return path
+
+
+def test_a_large_notebook_is_parsed_and_repaired_in_a_bounded_child(tmp_path):
+    release_path = write(release(), tmp_path / "release.ipynb")
+    path = expensive_to_parse(tmp_path / "big.ipynb", 400_000)  # 1.2 MB: above IN_PROCESS_BYTES
+    fixed = repair_file(path, release_path, "big.ipynb")
+    assert sources(fixed.notebook) == sources(student(twice=TWICE, sq=SQUARE))
+    assert fixed.repairs == ["renamed 'big.ipynb' -> 'release.ipynb'"] and "bulk" not in fixed.notebook.metadata
+
+
+def test_a_notebook_built_to_be_expensive_to_parse_costs_only_a_bounded_child(tmp_path):
+    release_path = write(release(), tmp_path / "release.ipynb")
+    path = expensive_to_parse(tmp_path / "n.ipynb", 2_800_000)  # 8 MiB: about 1.2 GB to parse
+    for bounds, why in [(Bounds(seconds=120, memory_bytes=512 * 2**20), "needed more than 512 MiB"),
+                        (Bounds(seconds=0.001), "took longer than 0.001 s")]:
+        with pytest.raises(NotANotebook, match=f"too expensive to read \\(8.0 MiB; the reader {why}"):
+            repair_file(path, release_path, "n.ipynb", bounds)

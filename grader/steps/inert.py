@@ -29,6 +29,7 @@ import base64
 import binascii
 import html
 import io
+import itertools
 import re
 
 import bleach
@@ -47,6 +48,9 @@ TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "del", "div", "
         "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"}
 CELL_ATTRIBUTES = {"align", "colspan", "rowspan"}
 MATHJAX_ACTIVE = re.compile(r"\\(href|url|class|cssId|style|unicode|require|data|html|mmlToken)\b")
+TAG = re.compile(r"<[/!?]?[A-Za-z]")
+MAX_HTML_TAGS = 2_000  # html5lib's tree building is quadratic in open elements: past this, text
+MAX_UNESCAPES = 4      # rounds of entity decoding; an ampersand left after them is shown as ＆
 SAFE_LINK = re.compile(r"(https?://|mailto:|#)", re.I)  # bleach's scheme check lets data: through for img
 BASE64_IMAGE = re.compile(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+")
 
@@ -84,9 +88,15 @@ class _MathJaxOff(Filter):
 
     @staticmethod
     def _text(run):
+        """Decoded a few rounds (each linear); a reference still left (``&amp;amp;...``, built to
+        make decoding quadratic) loses its ampersand, so nothing is decoded after us."""
         text, decoded = None, "".join(run)
-        while text != decoded:
+        for _ in range(MAX_UNESCAPES):
+            if text == decoded:
+                break
             text, decoded = decoded, html.unescape(decoded)
+        if text != decoded:
+            text = decoded.replace("&", "\uff06")
         return {"type": "Characters", "data": MATHJAX_ACTIVE.sub(r"\\text{\1}", text)}
 
 
@@ -95,8 +105,14 @@ CLEANER = bleach.Cleaner(tags=TAGS, attributes=_allowed_attribute, protocols={"h
 
 
 def sanitise_html(source):
-    """Allow-listed HTML on one line: anything else shows as text; MathJax's active commands off."""
-    return CLEANER.clean(source).replace("\r", "").replace("\n", "&#10;")
+    """Allow-listed HTML on one line: anything else shows as text; MathJax's active commands off.
+
+    Linear in the source: HTML of more than ``MAX_HTML_TAGS`` tags is shown as text (escaped)."""
+    if next(itertools.islice(TAG.finditer(source), MAX_HTML_TAGS, None), None) is not None:
+        clean = html.escape(MATHJAX_ACTIVE.sub(r"\\text{\1}", source))
+    else:
+        clean = CLEANER.clean(source)
+    return clean.replace("\r", "").replace("\n", "&#10;")
 
 
 def _count(value):

@@ -5,18 +5,32 @@ switch kernels or save in an old nbformat; stock nbgrader then fails or zeroes t
 Here the release is the skeleton and each answer cell is found in the student's notebook by its
 nbgrader ``grade_id``, or, where the id was lost, by the name the answer defines
 (``class Mul``, ``def apple_shopping``). Whatever else the student's file holds is dropped.
+
+Parsing costs what the student sent (about 150 times a notebook's size in memory, for one built
+of many small objects). A file of more than ``IN_PROCESS_BYTES`` is parsed and repaired in a
+child process bounded in time and memory (``REPAIR_BOUNDS``), which hands back only the rebuilt
+notebook (the release and the answers); one over ``MAX_BYTES`` or ``MAX_CELLS`` is not parsed
+at all. Either way a notebook too expensive to read costs only its owner: manual review, with
+the reason.
 """
 import hashlib
 import json
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
+
+from . import bounded
 
 EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")  # nbgrader's, kept for feedback
 MAX_BYTES = 64 * 2**20  # a notebook larger than this is not an answer to these exercises
 MAX_ANSWER_CHARS = 200_000  # nor is an answer cell longer than this
+MAX_CELLS = 2_000  # nor a notebook of more cells (counted before parsing)
+IN_PROCESS_BYTES = 2**20  # larger files are parsed in a bounded child process
+REPAIR_BOUNDS = bounded.Bounds(seconds=60.0, memory_bytes=2 * 2**30)
 DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
@@ -35,8 +49,9 @@ def read_submission(raw: bytes):
     """Parse a submitted file as a notebook (any nbformat), or raise NotANotebook."""
     if not raw.strip():
         raise NotANotebook("empty file / 빈 파일")
-    if len(raw) > MAX_BYTES:
-        raise NotANotebook(f"larger than {MAX_BYTES // 2**20} MB / 파일이 너무 큼")
+    _check_size(len(raw))
+    if raw.count(b'"cell_type"') > MAX_CELLS:
+        raise NotANotebook(f"more than {MAX_CELLS:,} cells / 셀이 너무 많음")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -49,6 +64,8 @@ def read_submission(raw: bytes):
         raise NotANotebook("JSON without notebook cells / 셀이 없는 JSON")
     try:
         return nbformat.reads(json.dumps(data), as_version=4), data.get("nbformat")
+    except MemoryError:
+        raise  # the reader's bound, not the notebook's form
     except Exception as error:  # nbformat raises several kinds for malformed notebooks
         raise NotANotebook(f"malformed notebook: {error}") from None
 
@@ -120,6 +137,44 @@ def repair(student_nb, release_nb, file_name, release_name, nbformat_version=4):
     return Repaired(fixed, repairs, problems)
 
 
+def repair_file(path, release_path, name, bounds=REPAIR_BOUNDS):
+    """``repair`` of the student's notebook at ``path`` (submitted as ``name``) on the release at
+    ``release_path``; a large file in a child process within ``bounds``. Raises NotANotebook."""
+    size = path.stat().st_size
+    if size <= IN_PROCESS_BYTES or size > MAX_BYTES:  # cheap to read, or refused unread
+        return _repair_here(path, release_path, name)
+    try:
+        done = bounded.run(__name__, [path, release_path, name], bounds)
+    except bounded.Exceeded as error:
+        raise NotANotebook(f"too expensive to read ({size / 2**20:.1f} MiB; the reader {error}) "
+                           "/ 읽기 비용이 너무 큼") from None
+    if "not_a_notebook" in done:
+        raise NotANotebook(done["not_a_notebook"])
+    return Repaired(nbformat.from_dict(done["notebook"]), done["repairs"], done["problems"])
+
+
+def _check_size(size):
+    if size > MAX_BYTES:
+        raise NotANotebook(f"larger than {MAX_BYTES // 2**20} MB / 파일이 너무 큼")
+
+
+def _repair_here(path, release_path, name):
+    _check_size(Path(path).stat().st_size)
+    student_nb, version = read_submission(Path(path).read_bytes())
+    return repair(student_nb, nbformat.read(release_path, as_version=4), name, Path(release_path).name, version)
+
+
+def _main(path, release_path, name):
+    """The child of ``repair_file``: the rebuilt notebook, or why the file is not one, as JSON."""
+    bounded.limit_this_process()
+    try:
+        fixed = _repair_here(path, release_path, name)
+    except NotANotebook as error:
+        bounded.answer({"not_a_notebook": str(error)})
+        return
+    bounded.answer({"notebook": fixed.notebook, "repairs": fixed.repairs, "problems": fixed.problems})
+
+
 @dataclass
 class SubmissionRepair:
     """What repair did to one student's submission of one assignment."""
@@ -132,8 +187,10 @@ def _pick_file(release_name, release_ids, candidates):
     if release_name in candidates:
         return release_name
     def overlap(name):
+        if candidates[name].stat().st_size > IN_PROCESS_BYTES:
+            return 0  # not parsed here: chosen only when it is the only file
         try:
-            nb, _ = read_submission(candidates[name])
+            nb, _ = read_submission(candidates[name].read_bytes())
         except NotANotebook:
             return -1
         return len({_grade_id(c) for c in nb.cells} & release_ids)
@@ -176,7 +233,7 @@ def repair_submission(course, assignment, student):
     final = course.submission(student, assignment)
     originals, repaired = _originals(course, assignment, student)
     record = SubmissionRepair(student)
-    candidates = {p.name: p.read_bytes() for p in originals.glob("*.ipynb")}
+    candidates = {p.name: p for p in originals.glob("*.ipynb")}
     folder = final.with_name(f".{assignment}.repairing")  # swapped in only once complete
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -194,13 +251,11 @@ def repair_submission(course, assignment, student):
         if name is None:
             record.problems.append(f"{release_path.name}: no notebook submitted / 제출된 노트북 없음")
             continue
-        raw = candidates.pop(name)
         try:
-            student_nb, version = read_submission(raw)
+            fixed = repair_file(candidates.pop(name), release_path, name)
         except NotANotebook as error:
             record.problems.append(f"{name}: {error}")
             continue
-        fixed = repair(student_nb, release_nb, name, release_path.name, version)
         record.repairs.extend(fixed.repairs)
         record.problems.extend(fixed.problems)
         nbformat.write(fixed.notebook, folder / release_path.name)
@@ -208,3 +263,7 @@ def repair_submission(course, assignment, student):
     folder.rename(final)
     repaired.write_text(_fingerprint(final))
     return record
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])
