@@ -169,3 +169,4 @@ def top_lines(counts, top=3):
         korean, english = CATALOGUE[name]
         lines.append(f"  {grade_id}: {n}명 {korean} / {n} student{'s' * (n != 1)}: {english} ({name})")
     return lines
+
