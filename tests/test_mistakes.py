@@ -60,6 +60,7 @@ RIGHT_AFFINE = ["return grad_output @ W.T, x.T @ grad_output, grad_output.sum(0)
 WRONG = [  # (spec, grade id, case number, answer, the mistake's name)
     (a1_backprop, "test_mul", 0, mul("return y, x"), "ignored grad_output"),
     (a1_backprop, "test_mul", 1, mul("return grad_output * x, grad_output * y"), "swapped operands"),
+    (a1_backprop, "test_mul", 4, mul("return y, x"), "ignored grad_output"),  # (4,) * (3, 4): y for x's (3, 4)
     (a1_backprop, "test_square", 1, square("return -2 * t * grad_output"), "sign"),
     (a1_backprop, "test_square", 1, square("return (2 * t * grad_output).float()"), "float32"),
     (a1_backprop, "test_square", 1, square("return grad_output * t ** 2"), mistakes.NOT_RECOGNISED),

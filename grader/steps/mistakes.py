@@ -100,21 +100,24 @@ def _function_mistake(case, result):
     upstream = _decode(request["upstream"])
     expected = _reference_grads(case.reference, inputs, wants_grad, upstream)
     ones = _reference_grads(case.reference, inputs, wants_grad, torch.ones_like(upstream))
-    for lenient in (True, False):  # as the engine sums a broadcast gradient; then the raw shapes
+    for lenient in (True, False):  # shapes as the engine sums or broadcasts them; then the raw shapes
         for i, (got, want, one) in enumerate(zip(returned, expected, ones)):
             if want is None or got is None:
                 continue
-            got = _tensor(got)
-            if lenient and got.shape != want.shape and got.dim() >= want.dim():
-                try:
-                    got = got.sum_to_size(want.shape)
-                except RuntimeError:
-                    pass
+            got = _broadcast(_tensor(got), want.shape) if lenient else _tensor(got)
             others = [e for j, e in enumerate(expected) if j != i and e is not None and e.shape == want.shape]
             name = diagnosed_name(got, want, one, others[0] if len(others) == 1 else None)
-            if name:
+            if name and name != NOT_RECOGNISED:
                 return name
     return NOT_RECOGNISED
+
+
+def _broadcast(got, shape):
+    """``got`` summed down or expanded to ``shape`` where broadcasting allows, else as it is."""
+    try:
+        return got.sum_to_size(shape) if got.dim() >= len(shape) else got.expand(shape)
+    except RuntimeError:
+        return got
 
 
 def _numerical_mistake(case, result):

@@ -16,12 +16,13 @@ texts, which ``similarity.html`` shows side by side. Its own HTML report is not 
 template loads Bootstrap's script from a CDN; ours is escaped text, no script, and a
 Content-Security-Policy that allows none.
 
-Similarity of a pair: the larger of the two students' shares of their own code (fingerprinted
-characters) that matches the other's. Scale: one fingerprint set per student and an inverted
-index from fingerprint to students, so only pairs that share a fingerprint are compared; a
-fingerprint held by more than ``COMMON_SHARE`` of the answers (and by more than
-``COMMON_AT_LEAST``) is common knowledge (as MOSS's
-``-m``) and ignored, which also means an answer shared by most of the class is not reported.
+Similarity of a pair: the larger of the two students' shares of their own fingerprints that the
+other holds too. Scale: one fingerprint set per student and an inverted index from fingerprint to
+students give every pair's count of shared fingerprints without comparing texts, so the cost
+grows with the class and with the pairs that really share code; copydetect's comparison (the
+matching slices) runs only for the pairs the page shows. A fingerprint held by more than
+``COMMON_SHARE`` of the answers (and by more than ``COMMON_AT_LEAST``) is common knowledge (as
+MOSS's ``-m``) and ignored, which also means an answer most of the class shares is not reported.
 
 It never changes a score and never flags a student: the page, ``similarity.csv`` and the
 summary's list are for a person. What it shows: the same code beyond the scaffold and the
@@ -32,8 +33,9 @@ import csv
 import html
 import io
 import os
+import itertools
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -76,58 +78,56 @@ def own_lines(cells, scaffold):
     return "".join(parts)[:MAX_ANSWER]
 
 
-def _fingerprint(name, text, boilerplate=()):
-    return CodeFingerprint(f"{name}.py", K, WINDOW, boilerplate=list(boilerplate), fp=io.StringIO(text))
+def _fingerprint(text, boilerplate=()):
+    return CodeFingerprint("answer.py", K, WINDOW, boilerplate=list(boilerplate), language="python",
+                           fp=io.StringIO(text))
 
 
 def boilerplate_hashes(texts):
     """The fingerprints of ``texts`` (the release's scaffold, the course's solution): never evidence."""
     hashes = set()
-    for number, text in enumerate(texts):
-        hashes |= _fingerprint(f"boilerplate{number}", text).hashes
+    for text in texts:
+        hashes |= _fingerprint(text).hashes
     return hashes
 
 
 @dataclass(frozen=True)
 class Pair:
-    """Two answers that share code: each one's share of its own non-boilerplate code that matches."""
+    """Two answers that share code: each one's share of its own fingerprints found in the other."""
     first: str
     second: str
-    similarity: float        # the larger of the two shares: what the ranking and threshold use
-    shares: tuple            # (first's share, second's share)
-    overlap: int             # matching filtered characters
-    slices: tuple            # ((starts, ends) in first's text, (starts, ends) in second's)
+    similarity: float    # the larger of the two shares: what the ranking and the threshold use
+    shares: tuple        # (first's share, second's share)
+    shared: int          # fingerprints both hold
+    slices: tuple = ()   # the matching text, ((starts, ends) in first's, (starts, ends) in second's);
+    #                      found for the pairs the page shows (MAX_PAIRS_SHOWN)
 
 
 def compare(answers, boilerplate=(), references=None):
-    """Pairs of ``answers`` ({student: text}) sharing code, most similar first.
+    """Pairs of ``answers`` ({student: own lines}) sharing code, most similar first.
 
     boilerplate: texts whose fingerprints never count; references: {name: text} of earlier
     semesters, each compared with every student (never with each other).
     """
     references = references or {}
     ignored = boilerplate_hashes(boilerplate)
-    prints = {name: _fingerprint(f"answer{n}", text, ignored)
-              for n, (name, text) in enumerate({**answers, **references}.items()) if text.strip()}
+    prints = {name: _fingerprint(text, ignored) for name, text in {**answers, **references}.items() if text.strip()}
     holders = defaultdict(list)
     for name, fingerprint in prints.items():
         for h in fingerprint.hashes:
             holders[h].append(name)
-    common = max(COMMON_AT_LEAST, COMMON_SHARE * len(prints))
+    most = max(COMMON_AT_LEAST, COMMON_SHARE * len(prints))
+    common = {h for h, names in holders.items() if len(names) > most}
     shared = Counter()
-    for names in holders.values():
-        if len(names) <= common:
-            for i, a in enumerate(names):
-                for b in names[i + 1:]:
-                    if a in answers or b in answers:
-                        shared[(a, b)] += 1
-    pairs = []
-    for a, b in shared:
-        overlap, shares, slices = compare_files(prints[a], prints[b])
-        if overlap:
-            shares = tuple(min(1.0, float(s)) for s in shares)
-            pairs.append(Pair(a, b, max(shares), shares, int(overlap), slices))
-    return sorted(pairs, key=lambda p: (-p.similarity, -p.overlap, p.first, p.second))
+    for h, names in holders.items():
+        if h not in common:
+            shared.update((a, b) for a, b in itertools.combinations(names, 2) if a in answers or b in answers)
+    own = {name: len(fingerprint.hashes - common) for name, fingerprint in prints.items()}
+    pairs = sorted((Pair(a, b, max(n / own[a], n / own[b]), (n / own[a], n / own[b]), n)
+                    for (a, b), n in shared.items()),
+                   key=lambda p: (-p.similarity, -p.shared, p.first, p.second))
+    return [replace(p, slices=compare_files(prints[p.first], prints[p.second])[2]) for p in pairs[:MAX_PAIRS_SHOWN]] \
+        + pairs[MAX_PAIRS_SHOWN:]
 
 
 # --- the instructor's page ------------------------------------------------------------------------
@@ -147,7 +147,7 @@ count: only each student's own lines are compared; names and strings are normali
 not hide a match. Similarity: the larger of the two students' shares of their own code that matches.
 Threshold (COURSE_SIMILARITY_THRESHOLD): {threshold:.0%}.</p>
 <h2>Pairs, most similar first / 유사한 쌍</h2>
-<table><tr><th>#</th><th>first</th><th>second</th><th>similarity</th><th>shares</th><th>matching characters</th></tr>
+<table><tr><th>#</th><th>first</th><th>second</th><th>similarity</th><th>shares</th><th>shared fingerprints</th></tr>
 {rows}</table>
 {details}
 </body></html>
@@ -176,7 +176,7 @@ def write_html(path, title, pairs, texts, limit=None):
         above = " ▲" if pair.similarity >= limit else ""
         rows.append(f"<tr><td><a href='#pair{number}'>{number}</a></td><td>{html.escape(pair.first)}</td>"
                     f"<td>{html.escape(pair.second)}</td><td>{pair.similarity:.0%}{above}</td>"
-                    f"<td>{pair.shares[0]:.0%} / {pair.shares[1]:.0%}</td><td>{pair.overlap}</td></tr>")
+                    f"<td>{pair.shares[0]:.0%} / {pair.shares[1]:.0%}</td><td>{pair.shared}</td></tr>")
         details.append(f"<h3 id='pair{number}'>{number}. {html.escape(pair.first)} ↔ {html.escape(pair.second)}"
                        f" ({pair.similarity:.0%})</h3><table><tr><th>{html.escape(pair.first)}</th>"
                        f"<th>{html.escape(pair.second)}</th></tr><tr>"
@@ -193,17 +193,17 @@ def write_csv(path, pairs):
     """similarity.csv: every pair that shares code, most similar first (the page shows the top ones)."""
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["rank", "first", "second", "similarity", "first_share", "second_share", "matching_characters"])
+        writer.writerow(["rank", "first", "second", "similarity", "first_share", "second_share", "shared_fingerprints"])
         for rank, p in enumerate(pairs, 1):
             writer.writerow([rank, p.first, p.second, f"{p.similarity:.3f}", f"{p.shares[0]:.3f}",
-                             f"{p.shares[1]:.3f}", p.overlap])
+                             f"{p.shares[1]:.3f}", p.shared])
     return Path(path)
 
 
 def summary_lines(pairs, limit=None):
     """The pairs at or above the threshold, one line each, for the terminal."""
     limit = threshold() if limit is None else limit
-    return [f"  {p.first} ↔ {p.second}: {p.similarity:.0%} ({p.overlap} matching characters)"
+    return [f"  {p.first} ↔ {p.second}: {p.similarity:.0%} ({p.shared} shared fingerprints)"
             for p in pairs if p.similarity >= limit]
 
 
