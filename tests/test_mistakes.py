@@ -4,15 +4,18 @@ A deliberately wrong Function per mistake answers a spec's own case through the 
 runner's own code (in this process: the Functions are ours), the case's judge finds it wrong,
 and ``name_mistake`` names it from the numbers alone.
 """
+import csv
 from collections import Counter
+from types import SimpleNamespace
 
+import nbformat
 import pytest
 import torch
 
 from grader.inside import verify_runner
 from grader.outcome import StudentOutcome, Verdict
 from grader.specs import a1_backprop, a2_layers, a3_two_layer_net
-from grader.steps import mistakes
+from grader.steps import class_report, mistakes
 
 HEADER = "import torch\nimport torch.nn.functional as F\n"
 
@@ -124,3 +127,48 @@ def test_the_csv_column_and_the_class_counts():
     assert counts == Counter({("test_mul", "ignored grad_output"): 2, ("test_square", "sign"): 1})
     lines = mistakes.top_lines(counts)
     assert len(lines) == 2 and "2명" in lines[0] and "2 students: backward ignores grad_output" in lines[0]
+
+
+def class_of_two(tmp_path):
+    """Two outcomes with named mistakes, whose submitted answers are a copy of one another."""
+    from grader.course import Course
+    from grader.demo import simulate
+    course = Course()
+    correct = simulate.solution_answers(course.solutions / "a1_backprop" / "backprop.ipynb")
+    mine = simulate.own_style(correct, simulate.OWN_STYLE)
+    for student, answers in (("a", mine), ("b", simulate.copied(mine))):
+        folder = tmp_path / "submitted" / student / "a1_backprop"
+        folder.mkdir(parents=True)
+        nbformat.write(simulate.build_submission(course.release / "a1_backprop" / "backprop.ipynb", answers),
+                       folder / "backprop.ipynb")
+    view = SimpleNamespace(root=tmp_path, release=course.release, solutions=course.solutions,
+                           submission=lambda student, assignment: tmp_path / "submitted" / student / assignment)
+    outcomes = [StudentOutcome("a", verdicts={"test_mul": Verdict(False, "wrong", "ignored grad_output")}),
+                StudentOutcome("b", verdicts={"test_mul": Verdict(False, "wrong", "ignored grad_output"),
+                                              "test_square": Verdict(False, "wrong", "sign")})]
+    return view, outcomes
+
+
+def test_the_class_report_fills_the_column_and_writes_its_files(tmp_path):
+    course, outcomes = class_of_two(tmp_path)
+    rows = [{"student": "a"}, {"student": "b"}]
+    tests = {"test_square": 2, "test_add": 2, "test_mul": 3}
+    result = class_report.write(course, "a1_backprop", outcomes, rows, tests, tmp_path)
+    assert [r["mistakes"] for r in rows] == ["test_mul: ignored grad_output",
+                                             "test_mul: ignored grad_output, test_square: sign"]
+    with open(tmp_path / "mistakes.csv", encoding="utf-8") as f:
+        assert [(r["exercise"], r["mistake"], r["students"]) for r in csv.DictReader(f)] == \
+            [("test_square", "sign", "1"), ("test_mul", "ignored grad_output", "2")]
+    assert result.figures == [tmp_path / "mistakes.png"] and (tmp_path / "mistakes.png").stat().st_size
+    assert [(p.first, p.second, p.similarity) for p in result.similar] == [("a", "b", 1.0)]
+    assert "test_mul: 2명 backward가 grad_output을 무시합니다 / 2 students" in result.summary
+    assert "a ↔ b: 100%" in result.summary
+
+
+def test_a_failing_similarity_report_costs_only_itself(tmp_path, monkeypatch):
+    course, outcomes = class_of_two(tmp_path)
+    monkeypatch.setattr(class_report.similarity, "report", lambda *args: 1 / 0)
+    rows = [{"student": "a"}, {"student": "b"}]
+    result = class_report.write(course, "a1_backprop", outcomes, rows, {"test_mul": 3}, tmp_path)
+    assert "similarity report failed: ZeroDivisionError" in result.summary
+    assert rows[0]["mistakes"] and (tmp_path / "mistakes.csv").exists() and result.similar == []
