@@ -12,6 +12,7 @@ import nbformat
 import pytest
 import torch
 
+from grader.course import REPO_ROOT
 from grader.inside import verify_runner
 from grader.outcome import StudentOutcome, Verdict
 from grader.specs import a1_backprop, a2_layers, a3_two_layer_net
@@ -87,6 +88,22 @@ def test_each_planted_mistake_is_named_from_the_numbers(spec, grade_id, number, 
 
 def test_every_catalogue_name_is_reached_by_a_test():
     assert {w[-1] for w in WRONG} == set(mistakes.CATALOGUE)
+
+
+def test_the_catalogue_words_each_mistake_as_backprop_checks_does():
+    """One wording: each label is part of what the released backprop_checks.py says to the student."""
+    e = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64)
+    other = e.flip(0)
+    said = {"float32": (e.float(), e), "missing batch sum": ((e / 4).expand(4, 2, 3), e), "transposed dW": (e.T, e),
+            "ignored grad_output": (other, e, other), "swapped operands": (other, e, None, other),
+            "sign": (-e, e), "missing /N": (4 * e, e)}
+    said = {name: mistakes.backprop_checks.diagnose(*numbers) for name, numbers in said.items()}
+    source = (REPO_ROOT / "solutions" / "a1_backprop" / "backprop_checks.py").read_text()
+    for name, (korean, english) in mistakes.CATALOGUE.items():
+        if name in said:
+            assert korean in said[name][0] and english in said[name][1], name
+        elif name != mistakes.NOT_RECOGNISED:  # said by check_function itself
+            assert english in source and (korean in source or name == "wrong number of gradients"), name
 
 
 @pytest.mark.parametrize("spec, grade_id, number, source", [

@@ -14,7 +14,7 @@ from collections import Counter
 import torch
 
 from ..course import REPO_ROOT
-from ..specs.replies import Malformed, field, flag, numbers, numbers_list
+from ..specs.replies import field, flag, numbers, numbers_list
 
 
 def _load_backprop_checks():
@@ -55,6 +55,7 @@ _DIAGNOSED = {
     "backward ignores grad_output": "ignored grad_output",
     "swapped operands": "swapped operands",
     "sign error": "sign",
+    "the gradient is off by": NOT_RECOGNISED,  # a factor that is not an integer
     "the gradient is ": "missing /N",  # "... N times too large/small" (an integer factor)
 }
 _DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
@@ -66,11 +67,7 @@ def diagnosed_name(got, expected, ones_expected=None, swapped=None):
     found = backprop_checks.diagnose(got, expected, ones_expected, swapped)
     if found is None:
         return ""
-    english = found[1]
-    for start, name in _DIAGNOSED.items():
-        if english.startswith(start) and not english.startswith("the gradient is off by"):
-            return name
-    return NOT_RECOGNISED
+    return next((name for start, name in _DIAGNOSED.items() if found[1].startswith(start)), NOT_RECOGNISED)
 
 
 def _decode(encoded):
@@ -133,17 +130,18 @@ def name_mistake(case, reply):
 
     case: a ``grader.specs.cases.Case`` (its request and, for a Function, its torch reference);
     reply: the runner's reply, untrusted. '' when there are no numbers to name (the student's
-    code raised, or no reply); ``NOT_RECOGNISED`` for numbers no catalogue entry explains.
+    code raised, or no reply); ``NOT_RECOGNISED`` for numbers no catalogue entry explains. Never
+    raises: naming is for the report, never a reason for verification to fail.
     """
     if not isinstance(reply, dict) or "result" not in reply:
         return ""
     kind = case.request.get("kind")
     try:
-        if kind == "function" and getattr(case, "reference", None) is not None:
+        if kind == "function" and case.reference is not None:
             return _function_mistake(case, reply["result"])
         if kind == "numerical":
             return _numerical_mistake(case, reply["result"])
-    except Malformed:
+    except Exception:  # Malformed, or numbers torch cannot compare: not a name
         pass
     return NOT_RECOGNISED
 
@@ -152,7 +150,7 @@ def name_mistake(case, reply):
 
 def of_student(outcome):
     """{grade id: mistake name} of one StudentOutcome's verdicts (named mistakes only)."""
-    return {grade_id: v.mistake for grade_id, v in outcome.verdicts.items() if getattr(v, "mistake", "")}
+    return {grade_id: v.mistake for grade_id, v in outcome.verdicts.items() if v.mistake}
 
 
 def column(outcome):
