@@ -64,7 +64,10 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.
 
 def diagnosed_name(got, expected, ones_expected=None, swapped=None):
     """The catalogue name of ``backprop_checks.diagnose``'s verdict; '' when ``got`` is right."""
-    found = backprop_checks.diagnose(got, expected, ones_expected, swapped)
+    try:
+        found = backprop_checks.diagnose(got, expected, ones_expected, swapped)
+    except RuntimeError:  # shapes torch cannot even broadcast: no name
+        return NOT_RECOGNISED
     if found is None:
         return ""
     return next((name for start, name in _DIAGNOSED.items() if found[1].startswith(start)), NOT_RECOGNISED)
