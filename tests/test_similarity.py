@@ -50,7 +50,7 @@ def own(tmp_path, answers, scaffold, name="nb"):
     """A student's own lines, from the release filled with ``answers`` and read back as a notebook."""
     path = tmp_path / f"{name}.ipynb"
     nbformat.write(simulate.build_submission(RELEASE, answers), path)
-    return similarity.own_lines(similarity.answer_cells(path), scaffold)
+    return similarity.own_code(similarity.answer_cells(path), scaffold)
 
 
 def simulated(tmp_path, scaffold):
@@ -74,7 +74,7 @@ def test_the_scaffold_and_the_course_answer_never_count(tmp_path, course_code):
     scaffold, boilerplate = course_code
     answers = {s: own(tmp_path, CORRECT, scaffold, s) for s in ("x", "y")}
     answers["blank"] = own(tmp_path, {}, scaffold, "blank")
-    assert answers == {"x": "", "y": "", "blank": ""}
+    assert answers == {"x": {}, "y": {}, "blank": {}}
     assert similarity.compare(answers, boilerplate) == []
 
 
@@ -84,7 +84,7 @@ def test_a_renamed_copy_is_found_whole_and_an_honest_pair_is_not(tmp_path, cours
     answers = {"author": own(tmp_path, mine, scaffold, "a"), "copier": own(tmp_path, simulate.copied(mine), scaffold, "c"),
                "honest_a": own(tmp_path, simulate.own_style(CORRECT, HONEST_A), scaffold, "ha"),
                "honest_b": own(tmp_path, simulate.own_style(CORRECT, HONEST_B), scaffold, "hb")}
-    assert "local_slope" in answers["author"] and "slope = t + t" in answers["copier"]
+    assert "local_slope" in answers["author"]["square"] and "slope = t + t" in answers["copier"]["square"]
     pairs = similarity.compare(answers, boilerplate)
     assert [(p.first, p.second, p.similarity) for p in pairs] == [("author", "copier", 1.0)]
 
@@ -114,19 +114,19 @@ def test_references_are_compared_with_students_only(tmp_path, course_code):
 def test_code_most_of_the_class_shares_is_common_knowledge(tmp_path, course_code):
     scaffold, boilerplate = course_code
     mine = own(tmp_path, simulate.own_style(CORRECT, simulate.OWN_STYLE), scaffold)
-    others = {f"other{n}": f"value_{n} = compute_{n}(grad_output, {n} * t) ** {n}" for n in range(8)}
+    others = {f"other{n}": {"square": f"value_{n} = compute_{n}(grad_output, {n} * t) ** {n}"} for n in range(8)}
     assert len(similarity.compare({**others, "a": mine, "b": mine, "c": mine}, boilerplate)) == 3
-    same = {f"s{n}": mine for n in range(similarity.COMMON_AT_LEAST + 1)}
-    assert similarity.compare({**same, "odd": "x"}, boilerplate) == []
+    same = {f"s{n}": mine for n in range(similarity.COMMON + 1)}
+    assert similarity.compare({**same, "odd": {"square": "x"}}, boilerplate) == []
 
 
 def test_the_page_is_inert_and_marks_the_matches(tmp_path):
     hostile = ("x = 1  # </pre><script>alert(1)</script><img src=x onerror=alert(2)>\n"
                "total_of_all = x + x * x - x / 3 + x ** 2\nreturn_value = total_of_all * 42\n")
-    pairs = similarity.compare({"<b>a</b>": hostile, "b": hostile})
-    page = similarity.write_html(tmp_path / "similarity.html", "t", pairs, {"<b>a</b>": hostile, "b": hostile},
-                                 limit=0.5).read_text()
-    assert "<script" not in page and "<img" not in page and "<b>a</b>" not in page
+    code = {"<b>a</b>": {"<i>cell</i>": hostile}, "b": {"<i>cell</i>": hostile}}
+    pairs = similarity.compare(code)
+    page = similarity.write_html(tmp_path / "similarity.html", "t", pairs, code, limit=0.5).read_text()
+    assert "<script" not in page and "<img" not in page and "<b>a</b>" not in page and "<i>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "default-src 'none'" in page
     assert page.count("<mark>") >= 2 and "100% ▲" in page
 

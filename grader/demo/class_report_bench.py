@@ -29,12 +29,15 @@ WAYS = {  # grade id -> ways students write its lines (besides the solution's)
              "return grad_first, grad_second"], ["dx = grad_output * y", "dy = grad_output * x", "return dx, dy"],
             ["return y, x"]],
 }
+RENAMED = re.compile(r"\b(local_slope|upstream|left_grad|right_grad|grad_first|grad_second|dt|g|grad|dx|dy)\b")
+COPY_EVERY = 16  # every 16th student copies the one before
 LINES = {"square": "return grad_output * 2 * t", "add": "return grad_output, grad_output",
          "mul": "return grad_output * y, grad_output * x"}
 
 
 def synthetic_class(size, seed=0):
-    """{student: own lines}: each exercise one of WAYS or the solution's, names suffixed per student."""
+    """{student: {grade id: own code}}: each exercise one of WAYS or the solution's, names suffixed
+    per student, a line of Square's answer each student's own; every COPY_EVERY-th a copy."""
     course = Course()
     solution = course.solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb"
     correct = simulate.solution_answers(solution)
@@ -44,9 +47,13 @@ def synthetic_class(size, seed=0):
     answers = {}
     for number in range(size):
         style = {g: (LINES[g], rng.choice(ways)) for g, ways in WAYS.items() if rng.random() < 0.7}
-        own = similarity.own_lines(simulate.own_style(correct, style), scaffold)
-        answers[f"s{number}"] = re.sub(r"\b(local_slope|upstream|left_grad|right_grad|grad_first|grad_second|dt|g|"
-                                       r"grad|dx|dy)\b", lambda m: f"{m.group(1)}_{number}", own)
+        if number % COPY_EVERY == COPY_EVERY - 1:  # a copy of the previous student's answers
+            answers[f"s{number}"] = dict(answers[f"s{number - 1}"])
+            continue
+        unique = f"check = float(t.sum()) * {number} + float(grad_output.mean()) / {number + 1}"
+        style["square"] = (LINES["square"], [unique, *style.get("square", (None, [LINES["square"]]))[1]])
+        own = similarity.own_code(simulate.own_style(correct, style), scaffold)
+        answers[f"s{number}"] = {g: RENAMED.sub(lambda m: f"{m.group(1)}_{number}", text) for g, text in own.items()}
     return answers
 
 

@@ -3,8 +3,10 @@
 After grading, each student's answer cells (nbgrader solution cells only) are reduced to the
 student's own lines: every line that is also a line of the release's scaffold or of the course's
 solution is dropped (so ``t, = ctx.saved_tensors`` or the canonical ``return grad_output * y,
-grad_output * x`` never count: short exercises have few ways to be right). These are
-fingerprinted with ``copydetect``, with the scaffold and the solution as its boilerplate as well
+grad_output * x`` never count: short exercises have few ways to be right). Each answer cell's
+own lines are fingerprinted on their own, so a match lies within one exercise (two students who
+write two short answers in the same shape do not match across them), with ``copydetect``, the
+scaffold and the solution being its boilerplate as well
 (the course's code reformatted still does not count), and earlier semesters' notebooks
 (``grader/references/<assignment>/``) as references.
 
@@ -18,11 +20,12 @@ Content-Security-Policy that allows none.
 
 Similarity of a pair: the larger of the two students' shares of their own fingerprints that the
 other holds too. Scale: one fingerprint set per student and an inverted index from fingerprint to
-students give every pair's count of shared fingerprints without comparing texts, so the cost
-grows with the class and with the pairs that really share code; copydetect's comparison (the
-matching slices) runs only for the pairs the page shows. A fingerprint held by more than
-``COMMON_SHARE`` of the answers (and by more than ``COMMON_AT_LEAST``) is common knowledge (as
-MOSS's ``-m``) and ignored, which also means an answer most of the class shares is not reported.
+students give every pair's count of shared fingerprints without comparing texts; a fingerprint
+held by more than ``COMMON`` answers is common knowledge (MOSS's ``-m``) and ignored, so each
+fingerprint adds at most COMMON·(COMMON-1)/2 pair counts and the cost grows linearly with the
+class. copydetect's comparison (the matching slices) runs only for the pairs the page shows. The
+price: code shared by more than ``COMMON`` students (a copy ring that large, or a popular idiom)
+is not reported.
 
 It never changes a score and never flags a student: the page, ``similarity.csv`` and the
 summary's list are for a person. What it shows: the same code beyond the scaffold and the
@@ -32,10 +35,10 @@ was not found independently, or copying of the course's own solution.
 import csv
 import html
 import io
-import os
 import itertools
+import os
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -43,8 +46,7 @@ from copydetect import CodeFingerprint, compare_files
 
 K = 25  # copydetect's noise threshold: a match shorter than K filtered characters never counts
 WINDOW = 1  # copydetect's default guarantee threshold (25) - K + 1: every k-gram is kept
-COMMON_SHARE = 0.5  # a fingerprint in more than this share of the answers is ignored,
-COMMON_AT_LEAST = 10  # if held by more than this many (MOSS's default -m)
+COMMON = 10  # a fingerprint held by more answers than this is common knowledge (MOSS's -m default)
 MAX_ANSWER = 64 * 1024  # characters of one student's answers that are read (the rest is cut)
 MAX_PAIRS_SHOWN = 50
 DEFAULT_THRESHOLD = 0.5  # half of a student's own code; calibrated in tests/test_similarity.py
@@ -67,15 +69,15 @@ def scaffold_lines(cells):
     return {line.strip() for source in cells.values() for line in source.splitlines()}
 
 
-def own_lines(cells, scaffold):
-    """The student's own lines: each answer cell without the lines it shares with the scaffold,
-    under a '# <grade id>' line; cut at MAX_ANSWER characters."""
-    parts = []
+def own_code(cells, scaffold):
+    """{grade id: the student's own lines of that answer cell}: its lines that are not lines of the
+    scaffold or the solution (``scaffold``); answers with no line of their own are left out."""
+    code = {}
     for grade_id, source in cells.items():
         kept = [line for line in source.splitlines() if line.strip() not in scaffold]
-        if kept:
-            parts.append(f"# {grade_id}\n" + "\n".join(kept) + "\n")
-    return "".join(parts)[:MAX_ANSWER]
+        if any(line.strip() for line in kept):
+            code[grade_id] = "\n".join(kept)[:MAX_ANSWER]
+    return code
 
 
 def _fingerprint(text, boilerplate=()):
@@ -99,35 +101,42 @@ class Pair:
     similarity: float    # the larger of the two shares: what the ranking and the threshold use
     shares: tuple        # (first's share, second's share)
     shared: int          # fingerprints both hold
-    slices: tuple = ()   # the matching text, ((starts, ends) in first's, (starts, ends) in second's);
-    #                      found for the pairs the page shows (MAX_PAIRS_SHOWN)
+    slices: dict = field(default_factory=dict)  # grade id -> (first's, second's) matching (starts, ends);
+    #                                             found for the pairs the page shows (MAX_PAIRS_SHOWN)
 
 
 def compare(answers, boilerplate=(), references=None):
-    """Pairs of ``answers`` ({student: own lines}) sharing code, most similar first.
+    """Pairs of ``answers`` ({student: {grade id: own code}}) sharing code, most similar first.
 
-    boilerplate: texts whose fingerprints never count; references: {name: text} of earlier
-    semesters, each compared with every student (never with each other).
+    Each exercise is fingerprinted on its own: a match lies within one answer cell.
+    boilerplate: texts whose fingerprints never count; references: {name: {grade id: own code}}
+    of earlier semesters, each compared with every student (never with each other).
     """
     references = references or {}
     ignored = boilerplate_hashes(boilerplate)
-    prints = {name: _fingerprint(text, ignored) for name, text in {**answers, **references}.items() if text.strip()}
+    prints = {name: {g: _fingerprint(text, ignored) for g, text in code.items()}
+              for name, code in {**answers, **references}.items()}
     holders = defaultdict(list)
-    for name, fingerprint in prints.items():
-        for h in fingerprint.hashes:
-            holders[h].append(name)
-    most = max(COMMON_AT_LEAST, COMMON_SHARE * len(prints))
-    common = {h for h, names in holders.items() if len(names) > most}
-    shared = Counter()
-    for h, names in holders.items():
-        if h not in common:
+    for name, exercises in prints.items():
+        for g, fingerprint in exercises.items():
+            for h in fingerprint.hashes:
+                holders[(g, h)].append(name)
+    common = {key for key, names in holders.items() if len(names) > COMMON}
+    shared, own = Counter(), Counter()
+    for key, names in holders.items():
+        if key not in common:
+            own.update(names)
             shared.update((a, b) for a, b in itertools.combinations(names, 2) if a in answers or b in answers)
-    own = {name: len(fingerprint.hashes - common) for name, fingerprint in prints.items()}
     pairs = sorted((Pair(a, b, max(n / own[a], n / own[b]), (n / own[a], n / own[b]), n)
                     for (a, b), n in shared.items()),
                    key=lambda p: (-p.similarity, -p.shared, p.first, p.second))
-    return [replace(p, slices=compare_files(prints[p.first], prints[p.second])[2]) for p in pairs[:MAX_PAIRS_SHOWN]] \
+    return [replace(p, slices=_slices(prints[p.first], prints[p.second])) for p in pairs[:MAX_PAIRS_SHOWN]] \
         + pairs[MAX_PAIRS_SHOWN:]
+
+
+def _slices(first, second):
+    """grade id -> the matching slices of both answers to that exercise (copydetect's comparison)."""
+    return {g: compare_files(first[g], second[g])[2] for g in first if g in second}
 
 
 # --- the instructor's page ------------------------------------------------------------------------
@@ -168,7 +177,8 @@ def _marked(text, slices):
 
 
 def write_html(path, title, pairs, texts, limit=None):
-    """similarity.html: the ranked pairs and, for each, both answers side by side, matches marked."""
+    """similarity.html: the ranked pairs and, for each, both students' own code side by side,
+    exercise by exercise, matches marked. texts: {name: {grade id: own code}}."""
     limit = threshold() if limit is None else limit
     shown = pairs[:MAX_PAIRS_SHOWN]
     rows, details = [], []
@@ -177,11 +187,15 @@ def write_html(path, title, pairs, texts, limit=None):
         rows.append(f"<tr><td><a href='#pair{number}'>{number}</a></td><td>{html.escape(pair.first)}</td>"
                     f"<td>{html.escape(pair.second)}</td><td>{pair.similarity:.0%}{above}</td>"
                     f"<td>{pair.shares[0]:.0%} / {pair.shares[1]:.0%}</td><td>{pair.shared}</td></tr>")
+        both = [*texts[pair.first], *(g for g in texts[pair.second] if g not in texts[pair.first])]
+        cells = "".join(
+            f"<tr><th colspan='2'>{html.escape(g)}</th></tr><tr>"
+            f"<td><pre>{_marked(texts[pair.first].get(g, ''), pair.slices.get(g, ((), ()))[0])}</pre></td>"
+            f"<td><pre>{_marked(texts[pair.second].get(g, ''), pair.slices.get(g, ((), ()))[1])}</pre></td></tr>"
+            for g in both)
         details.append(f"<h3 id='pair{number}'>{number}. {html.escape(pair.first)} ↔ {html.escape(pair.second)}"
                        f" ({pair.similarity:.0%})</h3><table><tr><th>{html.escape(pair.first)}</th>"
-                       f"<th>{html.escape(pair.second)}</th></tr><tr>"
-                       f"<td><pre>{_marked(texts[pair.first], pair.slices[0])}</pre></td>"
-                       f"<td><pre>{_marked(texts[pair.second], pair.slices[1])}</pre></td></tr></table>")
+                       f"<th>{html.escape(pair.second)}</th></tr>{cells}</table>")
     if len(pairs) > len(shown):
         details.append(f"<p>{len(pairs) - len(shown)} more pairs below these are not shown.</p>")
     Path(path).write_text(PAGE.format(title=html.escape(title), threshold=limit, rows="\n".join(rows),
@@ -210,7 +224,7 @@ def summary_lines(pairs, limit=None):
 # --- one assignment after grading -----------------------------------------------------------------
 
 def class_answers(course, assignment, students, scaffold):
-    """{student: their own lines} of each student's submitted (repaired) notebooks."""
+    """{student: {grade id: own code}} of each student's submitted (repaired) notebooks."""
     answers = {}
     for student in students:
         cells = {}
@@ -219,7 +233,7 @@ def class_answers(course, assignment, students, scaffold):
                 cells.update(answer_cells(path))
             except Exception:  # not a notebook: nothing to compare, the grading notes say why
                 continue
-        answers[student] = own_lines(cells, scaffold)
+        answers[student] = own_code(cells, scaffold)
     return answers
 
 
@@ -232,7 +246,7 @@ def course_scaffold(course, assignment):
 def references(course, assignment, scaffold):
     """Earlier semesters' notebooks, ``grader/references/<assignment>/**/*.ipynb``, by path."""
     folder = course.root / "grader" / "references" / assignment
-    return {f"reference:{p.relative_to(folder)}": own_lines(answer_cells(p), scaffold)
+    return {f"reference:{p.relative_to(folder)}": own_code(answer_cells(p), scaffold)
             for p in sorted(folder.rglob("*.ipynb"))}
 
 
