@@ -19,7 +19,8 @@ RELEASE = Course().release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb"
 CORRECT = simulate.solution_answers(SOLUTION)
 
 # Honest students, written independently in their own styles (grade id -> (the solution's line, theirs)).
-SQUARE, ADD, MUL = "return grad_output * 2 * t", "return grad_output, grad_output", "return grad_output * y, grad_output * x"
+SQUARE, ADD = "return grad_output * 2 * t", "return grad_output, grad_output"
+MUL = "return grad_output * y, grad_output * x"
 FRUIT = 'return {"apple_price": apple_price, "tangerine_price": tangerine_price,'
 HONEST_A = {"square": (SQUARE, ["return 2 * t * grad_output"]),
             "add": (ADD, ["return grad_output * 1, grad_output * 1"]),
@@ -81,7 +82,8 @@ def test_the_scaffold_and_the_course_answer_never_count(tmp_path, course_code):
 def test_a_renamed_copy_is_found_whole_and_an_honest_pair_is_not(tmp_path, course_code):
     scaffold, boilerplate = course_code
     mine = simulate.own_style(CORRECT, simulate.OWN_STYLE)
-    answers = {"author": own(tmp_path, mine, scaffold, "a"), "copier": own(tmp_path, simulate.copied(mine), scaffold, "c"),
+    answers = {"author": own(tmp_path, mine, scaffold, "a"),
+               "copier": own(tmp_path, simulate.copied(mine), scaffold, "c"),
                "honest_a": own(tmp_path, simulate.own_style(CORRECT, HONEST_A), scaffold, "ha"),
                "honest_b": own(tmp_path, simulate.own_style(CORRECT, HONEST_B), scaffold, "hb")}
     assert "local_slope" in answers["author"]["square"] and "slope = t + t" in answers["copier"]["square"]

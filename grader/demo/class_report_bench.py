@@ -22,7 +22,8 @@ from .demo import DEMO_ASSIGNMENT, DEMO_NOTEBOOK
 
 WAYS = {  # grade id -> ways students write its lines (besides the solution's)
     "square": [["local_slope = t + t", "upstream = grad_output", "return upstream * local_slope"],
-               ["dt = grad_output * (2 * t)", "return dt"], ["grad = 2 * t", "grad = grad * grad_output", "return grad"]],
+               ["dt = grad_output * (2 * t)", "return dt"],
+               ["grad = 2 * t", "grad = grad * grad_output", "return grad"]],
     "add": [["left_grad = grad_output.clone()", "right_grad = grad_output.clone()", "return left_grad, right_grad"],
             ["g = grad_output", "return g, g"], ["return grad_output.clone(), grad_output.clone()"]],
     "mul": [["grad_first = torch.mul(grad_output, y)", "grad_second = torch.mul(grad_output, x)",

@@ -80,7 +80,8 @@ def own_style(correct, style):
                       if text.strip() == line)
         answers[grade_id] = replace_line(correct[grade_id], line, ("\n" + indent).join(lines))
     if "fruit_shopping" in style:  # the solution's return took two lines
-        answers["fruit_shopping"] = answers["fruit_shopping"].replace('\n            "price": price, "result": result}', "")
+        answers["fruit_shopping"] = answers["fruit_shopping"].replace(
+            '\n            "price": price, "result": result}', "")
     return answers
 
 

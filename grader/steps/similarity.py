@@ -153,7 +153,9 @@ font-size:12px;max-width:48em}} mark{{background:#ffd27f}}</style></head><body>
 비계(scaffold)와 강의의 정답 코드는 세지 않습니다. / Similarity is evidence for a person, not a verdict:
 it changes no score and flags no student. The release's scaffold and the course's own solution never
 count: only each student's own lines are compared; names and strings are normalised, so renaming does
-not hide a match. Similarity: the larger of the two students' shares of their own code that matches.
+not hide a match. Similarity: the larger of the two students' shares of their own fingerprints that the
+other holds too; an answer shorter than {k} characters after normalising has no fingerprint and never
+counts, and code more than {common} students share is common knowledge.
 Threshold (COURSE_SIMILARITY_THRESHOLD): {threshold:.0%}.</p>
 <h2>Pairs, most similar first / 유사한 쌍</h2>
 <table><tr><th>#</th><th>first</th><th>second</th><th>similarity</th><th>shares</th><th>shared fingerprints</th></tr>
@@ -198,8 +200,8 @@ def write_html(path, title, pairs, texts, limit=None):
                        f"<th>{html.escape(pair.second)}</th></tr>{cells}</table>")
     if len(pairs) > len(shown):
         details.append(f"<p>{len(pairs) - len(shown)} more pairs below these are not shown.</p>")
-    Path(path).write_text(PAGE.format(title=html.escape(title), threshold=limit, rows="\n".join(rows),
-                                      details="\n".join(details)), encoding="utf-8")
+    Path(path).write_text(PAGE.format(title=html.escape(title), threshold=limit, k=K, common=COMMON,
+                                      rows="\n".join(rows), details="\n".join(details)), encoding="utf-8")
     return Path(path)
 
 
