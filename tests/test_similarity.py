@@ -8,11 +8,13 @@ import zipfile
 
 import nbformat
 import pytest
+import torch
 
 from grader.course import Course, GradeOptions
 from grader.demo import simulate
 from grader.demo.demo import DEMO_ASSIGNMENT, DEMO_NOTEBOOK
-from grader.steps import similarity
+from grader.specs import a1_backprop
+from grader.steps import mistakes, similarity
 
 SOLUTION = Course().solutions / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb"
 RELEASE = Course().release / DEMO_ASSIGNMENT / f"{DEMO_NOTEBOOK}.ipynb"
@@ -36,7 +38,17 @@ HONEST_D = {"square": (SQUARE, ["grad = 2 * t", "grad = grad * grad_output", "re
             "mul": (MUL, ["a, b = grad_output * y, grad_output * x", "return a, b"]),
             "fruit_shopping": (FRUIT, ["return dict(apple_price=apple_price, tangerine_price=tangerine_price,",
                                        "            price=price, result=result)"])}
-HONEST = {"honest_a": HONEST_A, "honest_b": HONEST_B, "honest_c": HONEST_C, "honest_d": HONEST_D}
+HONEST_E = {"square": (SQUARE, ["local = 2 * t  # d(t^2)/dt", "return local * grad_output"]),
+            "mul": (MUL, ["grad_x, grad_y = y * grad_output, x * grad_output", "return grad_x, grad_y"]),
+            "fruit_shopping": (FRUIT, ['out = {"apple_price": apple_price, "tangerine_price": tangerine_price}',
+                                       'out["price"] = price', 'out["result"] = result', "return out"])}
+HONEST_F = {"square": (SQUARE, ["return grad_output.mul(t).mul(2)"]),
+            "add": (ADD, ["return grad_output.clone(), grad_output.clone()  # d(x+y)/dx = d(x+y)/dy = 1"]),
+            "mul": (MUL, ["return grad_output.mul(y), grad_output.mul(x)"]),
+            "fruit_shopping": (FRUIT, ['keys = ("apple_price", "tangerine_price", "price", "result")',
+                                       "return dict(zip(keys, (apple_price, tangerine_price, price, result)))"])}
+HONEST = {"honest_a": HONEST_A, "honest_b": HONEST_B, "honest_c": HONEST_C, "honest_d": HONEST_D,
+          "honest_e": HONEST_E, "honest_f": HONEST_F}
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +77,19 @@ def simulated(tmp_path, scaffold):
     return answers
 
 
-def test_honest_answers_pass_the_grader_and_differ_from_the_solution():
-    for style in HONEST.values():
-        answers = simulate.own_style(CORRECT, style)
-        assert all(answers[g] != CORRECT[g] for g in style)
+@pytest.mark.parametrize("style", [*HONEST.values(), simulate.OWN_STYLE], ids=[*HONEST, "own_style"])
+def test_honest_answers_are_right_and_their_own(style):
+    answers = simulate.own_style(CORRECT, style)
+    assert all(answers[g] != CORRECT[g] for g in style)
+    namespace = {"torch": torch}
+    for source in answers.values():
+        exec(source, namespace)
+    checks = mistakes.backprop_checks
+    checks.check_function(namespace["Square"], torch.square, checks.random_inputs((3, 4)))
+    for name, op in (("Add", torch.add), ("Mul", torch.mul)):
+        checks.check_function(namespace[name], op, checks.random_inputs((3, 4), (3, 4)))
+    checks.check_graph(namespace["fruit_shopping"], a1_backprop.fruit,
+                       {"apple": 100, "num_apple": 2, "tangerine": 150, "num_tangerine": 3, "ctax": 1.1}, namespace, 1.5)
 
 
 def test_the_scaffold_and_the_course_answer_never_count(tmp_path, course_code):
@@ -92,7 +113,7 @@ def test_a_renamed_copy_is_found_whole_and_an_honest_pair_is_not(tmp_path, cours
 
 
 def test_calibration_planted_copies_first_and_no_other_pair_above_the_threshold(tmp_path, course_code):
-    """The false-positive rate on the simulated class and the honest students: 0 pairs of 526."""
+    """The false-positive rate on the simulated class and the honest students: 0 pairs of 593."""
     scaffold, boilerplate = course_code
     answers = simulated(tmp_path, scaffold)
     kind = {name: name.rstrip("0123456789") for name in answers}
@@ -102,7 +123,7 @@ def test_calibration_planted_copies_first_and_no_other_pair_above_the_threshold(
     assert set(ranked[:len(planted)]) == planted
     above = [p for p in pairs if p.similarity >= similarity.DEFAULT_THRESHOLD]
     honest_pairs = len(list(itertools.combinations(answers, 2))) - len(planted)
-    assert (len(above), honest_pairs) == (len(planted), 526)
+    assert (len(above), honest_pairs) == (len(planted), 593)
 
 
 def test_references_are_compared_with_students_only(tmp_path, course_code):
