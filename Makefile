@@ -42,6 +42,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m grader.demo.bench $(BENCH_ARGS)
+	$(PY) -m grader.demo.class_report_bench --sizes 128 256 512
 
 lab: setup
 	$(PY) -m grader.lab student $(if $(STUDENT),--student $(STUDENT))

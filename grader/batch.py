@@ -18,6 +18,7 @@ from . import schedule
 from .outcome import StudentOutcome
 from .sandbox import forkserver, launcher
 from .steps import autograde, collect, feedback, repair, report, scan, score, worker
+from .steps import class_report
 
 log = logging.getLogger("grader")
 
@@ -210,11 +211,13 @@ def _grade(course, assignment, options, outcomes, phases, sandbox):
     out.mkdir(parents=True, exist_ok=True)
     tests, rows = report.collect_rows(course, assignment, outcomes, options.sandboxed)
     csv_path = out / "grades.csv"
+    the_class = class_report.write(course, assignment, outcomes, rows, tests, out)  # fills rows' mistakes
     report.write_csv(csv_path, tests, rows)
-    figures = report.draw_figures(out, tests, rows)
+    figures = report.draw_figures(out, tests, rows) + the_class.figures
     phases.done("report")
     result = BatchResult(outcomes, rows, tests, csv_path, figures, course.feedback, phases.seconds)
     log.info("%s", report.summary(tests, rows))
+    log.info("%s", the_class.summary)
     if result.manual_review:
         log.info("\nneeds manual review / 직접 확인 필요:\n%s",
                  "\n".join(f"  {student}: {why}" for student, why in result.manual_review.items()))

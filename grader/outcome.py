@@ -28,6 +28,7 @@ class Verdict:
     """The grader's own check of one grade cell, on fresh inputs outside the notebook."""
     passed: bool
     reason: str = ""
+    mistake: str = ""  # the catalogue's name for a wrong answer (grader.steps.mistakes), else ''
 
 
 @dataclass(frozen=True)

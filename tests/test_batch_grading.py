@@ -77,7 +77,8 @@ def test_csv_has_one_row_per_student_with_tests_total_and_flags(graded):
     with open(result.csv, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["student", "test_square", "test_add", "test_mul", "test_apple_shopping",
-                             "test_fruit_shopping", "total", "max", "late_hours", "flags", "sandbox", "verified", "notes"]
+                             "test_fruit_shopping", "total", "max", "late_hours", "flags", "sandbox", "verified", "mistakes",
+                             "notes"]
     by_kind = {expected[r["student"]][0]: r for r in rows}
     source_mul = by_kind["source_mul"]
     assert (source_mul["test_mul"], source_mul["test_apple_shopping"], source_mul["total"]) == ("0.0", "2.0", "9.0")

@@ -44,6 +44,63 @@ def build_submission(release_path, answers):
     return nb
 
 
+# --- copying pairs (the similarity report must rank them first) ---------------------------------
+
+# Two students' own ways of writing answers: grade id -> (the solution's line, their lines).
+OWN_STYLE = {
+    "square": ("return grad_output * 2 * t", ["local_slope = t + t  # d(t^2)/dt", "upstream = grad_output",
+                                              "return upstream * local_slope"]),
+    "add": ("return grad_output, grad_output", ["left_grad = grad_output.clone()  # 1 * upstream",
+                                                "right_grad = grad_output.clone()", "return left_grad, right_grad"]),
+    "mul": ("return grad_output * y, grad_output * x", ["grad_first = torch.mul(grad_output, y)  # the other input",
+                                                        "grad_second = torch.mul(grad_output, x)",
+                                                        "return grad_first, grad_second"]),
+    "fruit_shopping": ('return {"apple_price": apple_price, "tangerine_price": tangerine_price,',
+                       ["nodes = dict(apple_price=apple_price, tangerine_price=tangerine_price)",
+                        "nodes.update(price=price, result=result)", "return nodes"]),
+}
+BUGGY_STYLE = {  # with the source notebook's Mul bug: grad_output ignored
+    "square": ("return grad_output * 2 * t", ["twos = torch.full_like(t, 2.0)", "slope_here = twos * t",
+                                              "return slope_here * grad_output"]),
+    "mul": ("return grad_output * y, grad_output * x", ["dx_local = y  # d(xy)/dx", "dy_local = x  # d(xy)/dy",
+                                                        "return dx_local, dy_local"]),
+}
+# A classmate's copy: the same code with other names and comments.
+COPIER_RENAMES = {"local_slope": "slope", "upstream": "g", "left_grad": "da", "right_grad": "db",
+                  "grad_first": "gx", "grad_second": "gy", "nodes": "out", "twos": "k", "slope_here": "s",
+                  "dx_local": "a", "dy_local": "b", "# d(t^2)/dt": "# 2t", "# 1 * g": "", "# the other input": "",
+                  "# d(xy)/dx": "# local"}
+
+
+def own_style(correct, style):
+    """``correct`` with each answer of ``style`` written the student's own way."""
+    answers = dict(correct)
+    for grade_id, (line, lines) in style.items():
+        indent = next(text[:len(text) - len(text.lstrip())] for text in correct[grade_id].splitlines()
+                      if text.strip() == line)
+        answers[grade_id] = replace_line(correct[grade_id], line, ("\n" + indent).join(lines))
+    if "fruit_shopping" in style:  # the solution's return took two lines
+        answers["fruit_shopping"] = answers["fruit_shopping"].replace(
+            '\n            "price": price, "result": result}', "")
+    return answers
+
+
+def copied(answers):
+    """A classmate's copy of ``answers``: every name and comment of COPIER_RENAMES changed."""
+    def rename(source):
+        for old, new in COPIER_RENAMES.items():
+            source = re.sub(re.escape(old) + (r"\b" if old[-1].isalnum() else ""), new, source)
+        return source
+    return {grade_id: rename(source) for grade_id, source in answers.items()}
+
+
+# Planted for the class report: kind -> {grade id: mistake}; the copying pairs, by kind.
+PLANTED_MISTAKES = {"source_mul": {"test_mul": "ignored grad_output"}, "swapped": {"test_mul": "swapped operands"},
+                    "copied_from_buggy": {"test_mul": "ignored grad_output"},
+                    "copier_buggy": {"test_mul": "ignored grad_output"}}
+PLANTED_COPIES = [("copied_from", "copier"), ("copied_from_buggy", "copier_buggy")]
+
+
 # --- a simulated class for the demo, the benchmark and the end-to-end tests -------------------
 
 def _mangle(nb, how):
@@ -98,8 +155,11 @@ def simulated_class(solution_path, size=None):
     partly = {k: correct[k] for k in ("square", "add")}
     looping = dict(correct, mul="while True:\n    pass")
     crashing = dict(correct, add="import os\nos._exit(1)")
-    plan = [("correct", correct, 12)] * 6 + [("other_style", other_style, 12)] * 2
-    plan += [("source_mul", source_mul, 9)] * 3 + [("blank", {}, 0)] * 2  # a wrong Mul costs Mul only
+    mine, mine_buggy = own_style(correct, OWN_STYLE), own_style(correct, BUGGY_STYLE)
+    plan = [("correct", correct, 12)] * 4 + [("copied_from", mine, 12), ("copier", copied(mine), 12)]
+    plan += [("other_style", other_style, 12)] * 2
+    plan += [("source_mul", source_mul, 9), ("copied_from_buggy", mine_buggy, 9),  # a wrong Mul costs Mul only
+             ("copier_buggy", copied(mine_buggy), 9)] + [("blank", {}, 0)] * 2
     plan += [("partly_done", partly, 4)] * 3 + [("swapped", swapped, 9)] * 2
     plan += [("infinite_loop", looping, 4)]
     plan += [("kernel_crash", crashing, None)]  # 2 points, but its answer imports os: a person looks

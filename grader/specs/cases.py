@@ -24,6 +24,7 @@ class Case:
     """One check: what the runner is asked (numbers and names), and the judge of its result."""
     request: dict
     judge: Callable  # result -> '' when right, else what is wrong
+    reference: Callable | None = None  # a Function's torch ops: grader.steps.mistakes names a wrong answer
 
     def reason(self, result):
         """'' when the result is right, else what is wrong with it (malformed included)."""
@@ -98,7 +99,7 @@ def function_case(target, reference, shapes, exact_shapes=False):
         request = {"kind": "function", "target": target, "inputs": [encode(x) for x in inputs],
                    "grad": [x.requires_grad for x in leaves], "upstream": encode(upstream)}
         return Case(request, lambda result: _judge_function(target, inputs, out.detach(), grads,
-                                                            exact_shapes, result))
+                                                            exact_shapes, result), reference)
     return build
 
 

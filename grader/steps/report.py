@@ -45,7 +45,8 @@ def collect_rows(course, assignment, outcomes, sandboxed):
 
 
 def write_csv(path, tests, rows):
-    columns = ["student", *tests, "total", "max", "late_hours", "flags", "sandbox", "verified", "notes"]
+    columns = ["student", *tests, "total", "max", "late_hours", "flags", "sandbox", "verified", "mistakes",
+               "notes"]
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()

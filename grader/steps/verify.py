@@ -30,6 +30,7 @@ import torch
 
 from ..outcome import Verdict
 from . import verify_channel
+from .mistakes import name_mistake
 
 
 def spec_for(assignment):
@@ -96,9 +97,8 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, help
                     broken = str(error)
             problem = case is not None and (broken or _reason(reply, case))
             if problem:
-                problems[grade_id] = problem
-    return {grade_id: Verdict(not problems.get(grade_id), problems.get(grade_id, ""))
-            for grade_id in spec.TESTS if grade_id in order}
+                problems[grade_id] = Verdict(False, problem, "" if broken else name_mistake(case, reply))
+    return {grade_id: problems.get(grade_id, Verdict(True)) for grade_id in spec.TESTS if grade_id in order}
 
 
 @dataclass(frozen=True)
