@@ -19,6 +19,7 @@ class Verdict:
     """The grader's own check of one grade cell, on fresh inputs outside the notebook."""
     passed: bool
     reason: str = ""
+    evidence: tuple = ()  # capabilities the verifier saw the student's code use (aten::…, autograd_reentered)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class StudentOutcome:
             flags.add("manual_review")
         if self.findings:
             flags.add("code_review")
+        if any(verdict.evidence for verdict in self.verdicts.values()):
+            flags.update(("capability_used", "manual_review"))
         if self.ending in (Ending.TIMED_OUT, Ending.KERNEL_DIED):
             flags.add(self.ending.value)
         if self.repairs:

@@ -29,6 +29,7 @@ import nbformat
 import torch
 
 from ..outcome import Verdict
+from ..specs.replies import Malformed, capabilities
 from . import verify_channel
 
 
@@ -77,6 +78,21 @@ def _reason(reply, case):
     return case.reason(reply["result"])
 
 
+def _judge(reply, case):
+    """(problem, evidence): why the case is not verified ('' when it is), and the capabilities
+    the runner saw the student's code use (evidence for a person, whatever the numbers)."""
+    try:
+        used = capabilities(reply)
+    except Malformed:
+        used = None
+    if used:
+        return f"not verified: torch's derivatives used by the student's code ({', '.join(used)})", tuple(used)
+    problem = _reason(reply, case)
+    if not problem and used is None:
+        problem = "malformed reply: no list of the capabilities used"
+    return problem, ()
+
+
 def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, helpers=None):
     """Verify one student's notebook against ``spec``; returns {grade id: Verdict}.
 
@@ -84,7 +100,7 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, help
     the answer cells as in the notebook.
     """
     order, answers = _answer_cells(notebook_path)
-    problems, broken = {}, ""  # grade id -> its first problem; why the channel broke
+    problems, broken = {}, ""  # grade id -> (its first problem, evidence); why the channel broke
     with verify_channel.runner(helpers, timeout, sandboxed) as channel:
         for grade_id, request, case in _plan(spec, order, answers, seed):
             if grade_id in problems:
@@ -94,10 +110,12 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, help
                     reply = channel.ask(request)
                 except verify_channel.ChannelBroken as error:
                     broken = str(error)
-            problem = case is not None and (broken or _reason(reply, case))
+            if case is None:
+                continue
+            problem, evidence = (broken, ()) if broken else _judge(reply, case)
             if problem:
-                problems[grade_id] = problem
-    return {grade_id: Verdict(not problems.get(grade_id), problems.get(grade_id, ""))
+                problems[grade_id] = problem, evidence
+    return {grade_id: Verdict(False, *problems[grade_id]) if grade_id in problems else Verdict(True)
             for grade_id in spec.TESTS if grade_id in order}
 
 
