@@ -36,7 +36,10 @@ where every spelling of it meets, and each case's reply lists what was seen ("ca
   of the engine takes the next number of one process-wide counter; the runner reads it before and
   after the student's code and subtracts its own runs.
 - ``grad_enabled``: grad mode was on at an operation inside a backward (the runner runs every
-  backward with it off, as torch's engine does; ``no_grad`` and ``inference_mode`` keep it off).
+  backward with it off, as torch's engine does; ``no_grad`` and ``inference_mode`` keep it off)
+  or inside a Function's forward (torch runs it with grad mode off): a graph built there is one
+  whose nodes' formulas a backward could call. Elsewhere (a net's ``loss``, a graph function, a
+  numerical gradient) grad mode on is how honest code runs.
 - ``kernels_restored`` / ``observer_removed``: after the case a removed kernel answered again, or
   the runner's dispatch mode was no longer where it was pushed.
 What this proves, about a reply that reached the grader intact: no derivative kernel of torch
@@ -69,7 +72,7 @@ MAX_CAPABILITIES = 8
 PROBE = "sigmoid_backward"  # a removed kernel the runner calls after each case: it must still raise
 TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 # torch's own functions, taken before any student code runs (the student may rebind the names).
-GRAD, TASK_ID = torch.autograd.grad, torch._C._current_graph_task_id
+GRAD, TASK_ID, GRAD_ENABLED = torch.autograd.grad, torch._C._current_graph_task_id, torch._C.is_grad_enabled
 
 
 class CapabilityRemoved(RuntimeError):
@@ -82,20 +85,24 @@ class Region:
     name: str
     kernels_removed: bool  # derivative kernels raise and are evidence (else: torch's decompositions)
     engine_watched: bool   # a run of the autograd engine is evidence
-    grad_off: bool         # grad mode must stay off (a backward)
+    grad_watched: bool     # an operation run with grad mode on is evidence
+    without_grad: bool     # the runner runs the code with grad mode off (as torch's engine runs a backward)
 
 
-CELL = Region("cell", kernels_removed=False, engine_watched=False, grad_off=False)
-FORWARD = Region("forward", kernels_removed=True, engine_watched=True, grad_off=False)
-BACKWARD = Region("backward", kernels_removed=True, engine_watched=True, grad_off=True)
-RUNNER = Region("runner", kernels_removed=True, engine_watched=False, grad_off=False)
+CELL = Region("cell", kernels_removed=False, engine_watched=False, grad_watched=False, without_grad=False)
+FORWARD = Region("forward", kernels_removed=True, engine_watched=True, grad_watched=False, without_grad=False)
+# A Function's forward: torch runs it with grad mode off, and nothing else of the student's runs here.
+FUNCTION_FORWARD = Region("forward", kernels_removed=True, engine_watched=True, grad_watched=True,
+                          without_grad=False)
+BACKWARD = Region("backward", kernels_removed=True, engine_watched=True, grad_watched=True, without_grad=True)
+RUNNER = Region("runner", kernels_removed=True, engine_watched=False, grad_watched=False, without_grad=False)
 
 
 class Observer(TorchDispatchMode):
     """The runner's record of one case: what the student's code was seen doing (``seen``).
 
-    As a dispatch mode (pushed only while a backward runs) it sees each operation below autograd,
-    with the grad mode it ran under.
+    As a dispatch mode (pushed only where grad mode is watched) it sees each operation below
+    autograd, with the grad mode it ran under.
     """
 
     def __init__(self):
@@ -103,12 +110,13 @@ class Observer(TorchDispatchMode):
         self.region, self.seen, self.own_engine_runs = RUNNER, set(), 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if self.region.grad_off and torch.is_grad_enabled():
+        if self.region.grad_watched and GRAD_ENABLED() and func not in BOOKKEEPING:
             self.seen.add("grad_enabled")
         return func(*args, **(kwargs or {}))
 
 
 observer = Observer()
+BOOKKEEPING = {torch.ops.aten.detach.default}  # what Function.apply runs with grad mode on (saving outputs)
 
 
 def engine_count():
@@ -127,14 +135,14 @@ def student(region):
     """Run the student's code in ``region``; what it did lands in ``observer.seen``."""
     start, own = engine_count(), observer.own_engine_runs
     observer.region = region
-    if region.grad_off:
+    if region.grad_watched:
         _push_mode(observer)
     try:
-        with torch.no_grad() if region.grad_off else nullcontext():
+        with torch.no_grad() if region.without_grad else nullcontext():
             yield
     finally:
         observer.region = RUNNER
-        if region.grad_off:
+        if region.grad_watched:
             _pop_observer()
         runs = engine_count() - start - 1 - (observer.own_engine_runs - own)
         if region.engine_watched and runs > 0:
@@ -288,7 +296,7 @@ def run_function(case, namespace):
         return [decode(x).requires_grad_(grad) for x, grad in zip(case["inputs"], case["grad"])]
 
     inputs = leaves()
-    with student(FORWARD):
+    with student(FUNCTION_FORWARD):
         out = function.apply(*inputs)
     if type(out.grad_fn) is not function._backward_cls:
         return {"out": encode(out), "own_node": False}
@@ -303,7 +311,7 @@ def run_function(case, namespace):
         inputs = leaves()
         wrt = [x for x in inputs if x.requires_grad]
         upstream = decode(case["upstream"])
-        with student(FORWARD):
+        with student(FUNCTION_FORWARD):
             out = function.apply(*inputs)
         with student(BACKWARD):
             grads = differentiate(out, wrt, upstream)
