@@ -119,11 +119,11 @@ A1_ATTACKS = {
                  "        '    out = torch.autograd.grad(a * b, (a, b), g)\\n').encode().hex()")),
     "timeit_string": ("mul", "test_mul", {"autograd_reentered", "grad_enabled"}, function(
         "Mul", MUL_FORWARD,
-        body("scope = {'ctx': ctx, 'g': grad_output, 'torch': torch}",
-             "timeit.Timer(STMT, globals=scope).timeit(1)", "return scope['out']"),
+        body("scope = {'ctx': ctx, 'g': grad_output, 'torch': torch, 'out': []}",
+             "timeit.Timer(STMT, globals=scope).timeit(1)", "return scope['out'][0]"),
         preamble="import timeit\nSTMT = ('a, b = (v.detach().requires_grad_() for v in ctx.saved_tensors)\\n'\n"
                  "        'torch.set_grad_enabled(True)\\n'\n"
-                 "        'out = torch.autograd.grad(a * b, (a, b), g)\\n')")),
+                 "        'out.append(torch.autograd.grad(a * b, (a, b), g))\\n')")),
     "thread": ("mul", "test_mul", {"autograd_reentered"}, function(
         "Mul", MUL_FORWARD,
         body("x, y = ctx.saved_tensors", "out = []",

@@ -28,9 +28,11 @@ where every spelling of it meets, and each case's reply lists what was seen ("ca
   replaced, before any student code runs, by kernels that raise ``CapabilityRemoved`` and record
   the call: ``torch.ops.aten.sigmoid_backward``, ``torch.sigmoid(x).backward()``,
   ``torch.func.jvp`` or a string run by ``exec`` all end in the same dispatcher entry. Answer
-  cells (no case is known yet) get torch's Python decompositions of those kernels instead, and so
-  does torch's engine when the runner itself differentiates a built-in op of the student's
-  forward (a graph or a net): that is refused without being evidence.
+  cells outside a case (no case is known yet; a self-test may use autograd) get torch's Python
+  decompositions of those kernels instead. When the runner itself differentiates a graph or a
+  net and torch's engine needs such a kernel for a built-in op of the student's forward (a
+  slice outside any Function), the kernel raises too, with a message saying so, and that is not
+  evidence: the grader's engine asked, not the student's code.
 - ``autograd_reentered``: torch's autograd engine ran for the student's code (``.backward()``,
   ``torch.autograd.grad``, ``torch.func.grad``/``vjp``, ``gradcheck``, in any thread). Every run
   of the engine takes the next number of one process-wide counter; the runner reads it before and
@@ -42,15 +44,17 @@ where every spelling of it meets, and each case's reply lists what was seen ("ca
   numerical gradient) grad mode on is how honest code runs.
 - ``kernels_restored`` / ``observer_removed``: after the case a removed kernel answered again, or
   the runner's dispatch mode was no longer where it was pushed.
-What this proves, about a reply that reached the grader intact: no derivative kernel of torch
-was called and the engine did not run while the student's code answered that case, unless the
-student's code undid the runner's measures first (found the ``Library`` through ``gc`` and
-deleted it, patched the counter or this module's functions, ran code in a C extension) and then
-forged the check; each of those needs constructs the static scan flags (gc, frames, ctypes). What
-remains possible without any of that: a formula copied from torch's source (its Python
-decompositions are plain arithmetic), and calling a built-in node of a graph built in the forward
-outside any Function (``y.grad_fn(g)``), which runs autograd's formula without the engine (the
-scan flags ``grad_fn`` calls).
+What this proves, about a reply that reached the grader intact: while the student's code
+answered that case, no derivative kernel of torch was called, the engine did not run, and grad
+mode stayed off in its backward and its Function's forward (in the runner's thread), unless the
+student's code first undid the runner's measures (found the ``Library`` through ``gc`` and
+destroyed it, patched the counter, the observer or this module's functions, ran a C extension)
+and then forged the checks; each of those needs introspection (gc, frames, ``sys.modules``,
+ctypes) that an honest answer never needs and the static scan looks for. What remains possible
+without any of that: a formula copied from torch's Python source (its decompositions are plain
+arithmetic), grad mode switched on in a thread of the student's own, and a built-in node of a
+graph built with grad mode on where that is honest (a net's ``loss``, outside any Function)
+called directly from a backward (``node(g)`` runs autograd's formula without the engine).
 """
 import json
 import os

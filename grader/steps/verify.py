@@ -14,13 +14,18 @@ at grading time and sent only when that case was asked: forward values, gradient
 input's dtype and the shape the notebook requires, every node of a graph exercise. For honest
 code the runner also reports how it got them (the node is the student's Function's, backward left
 ``grad_output`` unchanged), which catches honest mistakes.
-What it does not prove: how the numbers were made. The student's code shares the runner's
-process, so it can answer a case however it likes (asking torch's autograd, patching the runner,
-claiming its own node): the runner's reports are claims, only the numbers are checked. What the
-student's code cannot do is see a case before it is asked, see the expected answers (they never
-leave this process), or make the grader accept a malformed, late, unasked or oversized reply.
-Telling a formula from borrowed autograd is the static scan's job; a disagreement with the
-notebook's tests goes to a person.
+How the numbers were made is the runner's first line of evidence, reported with each case as
+``capabilities``: while the student's code answers a case, torch's derivative kernels are removed
+and the autograd engine's runs and grad mode are watched, so a backward that asks torch for the
+answer, under any spelling, is seen where every spelling meets (``verify_runner.py`` says
+exactly what that proves). A case whose reply lists a capability is not verified, and its Verdict
+carries the list as ``evidence`` (flag ``capability_used``: a person decides); a reply without a
+valid list is not verified either, never read as clean. What remains a claim: the student's code
+shares the runner's process, so it can patch the runner (undo its measures, forge its reports,
+claim its own node); doing so needs constructs the static scan flags. What the student's code
+cannot do is see a case before it is asked, see the expected answers (they never leave this
+process), or make the grader accept a malformed, late, unasked or oversized reply. A
+disagreement with the notebook's tests goes to a person.
 """
 import importlib
 from dataclasses import dataclass
