@@ -6,8 +6,9 @@ Each attack is a small hand-written answer cell in a course solution; the runner
 """
 import pytest
 
+from grader.specs import replies
 from grader.steps import verify
-from test_verify import COURSE, notebook_with
+from test_verify import COURSE, forged_result, notebook_with
 
 pytestmark = pytest.mark.sandbox
 
@@ -242,3 +243,29 @@ def test_a_graph_built_in_a_forward_is_reported(tmp_path):
                        "    y = x ** 2", "ctx.node = y.grad_fn", "return y.detach()"),
         body("return ctx.node(grad_output)"))})
     assert got["test_square"].evidence == ("grad_enabled",) and not got["test_square"].passed
+
+
+# --- the reply's list read as untrusted data -------------------------------------------------------
+
+@pytest.mark.parametrize("value,malformed", [
+    (["aten::sigmoid_backward", "autograd_reentered"], False), ([], False),
+    (None, True), ("autograd_reentered", True), ([1], True), (["two words"], True), (["<b>x</b>"], True),
+    (["x" * 81], True), (["grad_enabled"] * 9, True)])
+def test_the_capabilities_field_is_validated(value, malformed):
+    reply = {"id": "1", "result": {}} if value is None else {"id": "1", "result": {}, "capabilities": value}
+    if malformed:
+        with pytest.raises(replies.Malformed):
+            replies.capabilities(reply)
+    else:
+        assert replies.capabilities(reply) == value
+
+
+@pytest.mark.parametrize("encode,reason", [
+    ("json.dumps(reply).encode() + b'\\n'", "malformed reply: no list of the capabilities used"),
+    ("json.dumps({**reply, 'capabilities': 'none'}).encode() + b'\\n'",
+     "malformed reply: no list of the capabilities used")])
+def test_a_reply_without_a_valid_list_is_not_verified(tmp_path, encode, reason):
+    """The solution's true numbers, with the list dropped or garbled on the way out."""
+    got = verdicts(tmp_path, "a1_backprop", {"square": lambda source: source + "\n" + forged_result(
+        "reply.get('result')", encode)})
+    assert got == {grade_id: verify.Verdict(False, reason) for grade_id in verify.spec_for("a1_backprop").TESTS}
