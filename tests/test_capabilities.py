@@ -125,7 +125,7 @@ A1_ATTACKS = {
         preamble="import timeit\nSTMT = ('a, b = (v.detach().requires_grad_() for v in ctx.saved_tensors)\\n'\n"
                  "        'torch.set_grad_enabled(True)\\n'\n"
                  "        'out.append(torch.autograd.grad(a * b, (a, b), g))\\n')")),
-    "thread": ("mul", "test_mul", {"autograd_reentered"}, function(
+    "thread": ("mul", "test_mul", {"autograd_reentered", "grad_enabled"}, function(
         "Mul", MUL_FORWARD,
         body("x, y = ctx.saved_tensors", "out = []",
              "def work():",
@@ -241,6 +241,16 @@ def test_a_graph_built_in_a_forward_is_reported(tmp_path):
     got = verdicts(tmp_path, "a1_backprop", {"square": function(
         "Square", body("x = inputs[0].detach().requires_grad_()", "with torch.enable_grad():",
                        "    y = x ** 2", "ctx.node = y.grad_fn", "return y.detach()"),
+        body("return ctx.node(grad_output)"))})
+    assert got["test_square"].evidence == ("grad_enabled",) and not got["test_square"].passed
+
+
+def test_a_graph_built_in_a_thread_is_reported(tmp_path):
+    """A new thread starts with grad mode on: the same graph, built there without enable_grad."""
+    got = verdicts(tmp_path, "a1_backprop", {"square": "import threading\n" + function(
+        "Square", body("x = inputs[0].detach().requires_grad_()", "out = []",
+                       "worker = threading.Thread(target=lambda: out.append(x ** 2))", "worker.start()",
+                       "worker.join()", "ctx.node = out[0].grad_fn", "return out[0].detach()"),
         body("return ctx.node(grad_output)"))})
     assert got["test_square"].evidence == ("grad_enabled",) and not got["test_square"].passed
 

@@ -40,7 +40,8 @@ where every spelling of it meets, and each case's reply lists what was seen ("ca
 - ``grad_enabled``: grad mode was on at an operation inside a backward (the runner runs every
   backward with it off, as torch's engine does; ``no_grad`` and ``inference_mode`` keep it off)
   or inside a Function's forward (torch runs it with grad mode off): a graph built there is one
-  whose nodes' formulas a backward could call. Elsewhere (a net's ``loss``, a graph function, a
+  whose nodes' formulas a backward could call. Threads started by the student's code (grad mode
+  is on in a new thread) are watched the same way. Elsewhere (a net's ``loss``, a graph function, a
   numerical gradient) grad mode on is how honest code runs.
 - ``kernels_restored`` / ``observer_removed``: after the case a removed kernel answered again, or
   the runner's dispatch mode was no longer where it was pushed.
@@ -52,15 +53,17 @@ destroyed it, patched the counter, the observer or this module's functions, ran 
 and then forged the checks; each of those needs introspection (gc, frames, ``sys.modules``,
 ctypes) that an honest answer never needs and the static scan looks for. What remains possible
 without any of that: a formula copied from torch's Python source (its decompositions are plain
-arithmetic), grad mode switched on in a thread of the student's own, and a built-in node of a
+arithmetic), and a built-in node of a
 graph built with grad mode on where that is honest (a net's ``loss``, outside any Function)
 called directly from a backward (``node(g)`` runs autograd's formula without the engine).
 """
+import _thread
 import json
 import os
 import re
 import socket
 import sys
+import threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -160,6 +163,19 @@ def _pop_observer():
             return
         observer.seen.add("observer_removed")
     observer.seen.add("observer_removed")
+
+
+def watch_new_threads():
+    """Every thread started from now on runs with the observer pushed: a thread starts with grad
+    mode on, and what it does while the student's code runs a case is watched as the main one."""
+    start = _thread.start_new_thread
+
+    def start_new_thread(function, args, kwargs=None):
+        def watched(*args, **kwargs):
+            _push_mode(observer)
+            return function(*args, **kwargs)
+        return start(watched, args, kwargs or {})
+    _thread.start_new_thread = threading._start_new_thread = start_new_thread
 
 
 def differentiate(outputs, inputs, upstream):
@@ -407,6 +423,7 @@ def answer(request, namespace):
 
 def main():
     library = remove_derivative_kernels()  # noqa: F841 held for the run: deleting it restores the kernels
+    watch_new_threads()
     channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     channel.connect(SOCKET)
     sys.path.insert(0, os.getcwd())  # the assignment's helper modules, as beside the notebook
