@@ -116,6 +116,10 @@ class Observer(TorchDispatchMode):
         super().__init__()
         self.region, self.seen, self.own_engine_runs = RUNNER, set(), 0
 
+    @classmethod
+    def _should_skip_dynamo(cls):
+        return False  # torch's documented opt-out: no torch._dynamo import (seconds in a fresh runner)
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         if self.region.grad_watched and GRAD_ENABLED() and func not in BOOKKEEPING:
             self.seen.add("grad_enabled")
