@@ -11,10 +11,11 @@ keeps nothing secret on the far side of it:
   on the far side only while that case runs, and the expected answers never cross at all.
 - Every read and write has the run's deadline; a reply is one JSON line of at most
   ``MAX_REPLY`` bytes (``ok``, ``result`` or ``error``, and for a case the ``capabilities`` the
-  runner saw, read by ``verify.py`` through ``grader/specs/replies.py``) echoing its request's ``id``, a fresh random token, so no reply can be
-  written ahead of its request. Bytes nobody asked for (a second reply, one before its request),
-  another id, malformed JSON, silence or a closed channel break the channel with a reason
-  (``ChannelBroken``), which costs that student's remaining cases only.
+  runner saw, read by ``verify.py`` through ``grader/specs/replies.py``) echoing its request's
+  ``id``, a fresh random token, so no reply can be written ahead of its request. Bytes nobody
+  asked for (a second reply, one before its request), another id, malformed JSON, silence or a
+  closed channel break the channel with a reason (``ChannelBroken``), which costs that student's
+  remaining cases only.
 """
 import json
 import os
