@@ -89,20 +89,19 @@ class CapabilityRemoved(RuntimeError):
 @dataclass(frozen=True)
 class Region:
     """Where the student's code runs now: what the runner takes away or watches there."""
-    name: str
     kernels_removed: bool  # derivative kernels raise and are evidence (else: torch's decompositions)
     engine_watched: bool   # a run of the autograd engine is evidence
     grad_watched: bool     # an operation run with grad mode on is evidence
     without_grad: bool     # the runner runs the code with grad mode off (as torch's engine runs a backward)
 
 
-CELL = Region("cell", kernels_removed=False, engine_watched=False, grad_watched=False, without_grad=False)
-FORWARD = Region("forward", kernels_removed=True, engine_watched=True, grad_watched=False, without_grad=False)
+CELL = Region(kernels_removed=False, engine_watched=False, grad_watched=False, without_grad=False)
+FORWARD = Region(kernels_removed=True, engine_watched=True, grad_watched=False, without_grad=False)
 # A Function's forward: torch runs it with grad mode off, and nothing else of the student's runs here.
-FUNCTION_FORWARD = Region("forward", kernels_removed=True, engine_watched=True, grad_watched=True,
+FUNCTION_FORWARD = Region(kernels_removed=True, engine_watched=True, grad_watched=True,
                           without_grad=False)
-BACKWARD = Region("backward", kernels_removed=True, engine_watched=True, grad_watched=True, without_grad=True)
-RUNNER = Region("runner", kernels_removed=True, engine_watched=False, grad_watched=False, without_grad=False)
+BACKWARD = Region(kernels_removed=True, engine_watched=True, grad_watched=True, without_grad=True)
+RUNNER = Region(kernels_removed=True, engine_watched=False, grad_watched=False, without_grad=False)
 
 
 class Observer(TorchDispatchMode):
@@ -245,7 +244,7 @@ def capabilities_seen():
     runner's measures are still in place; the record starts afresh for the next case."""
     seen, observer.seen = observer.seen, set()
     try:
-        torch.ops.aten.sigmoid_backward(torch.ones(1), torch.ones(1))
+        getattr(torch.ops.aten, PROBE)(torch.ones(1), torch.ones(1))
     except Exception:  # noqa: BLE001 ours raises CapabilityRemoved and records the call
         pass
     if observer.seen != {f"aten::{PROBE}"}:
