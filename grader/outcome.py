@@ -29,6 +29,7 @@ class Verdict:
     passed: bool
     reason: str = ""
     mistake: str = ""  # the catalogue's name for a wrong answer (grader.steps.mistakes), else ''
+    evidence: tuple = ()  # capabilities the verifier saw the student's code use (aten::…, autograd_reentered)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,13 @@ class StudentOutcome:
     disagreements: list = field(default_factory=list)  # [Disagreement]
     findings: list = field(default_factory=list)       # [grader.steps.scan.Finding]
     graded_by_hand: list = field(default_factory=list)  # grade ids whose score a person set (score.py)
-    capability_hits: list = field(default_factory=list)  # what the verification runner saw the
-    # student's code do that an honest solution never does (text for people): evidence
+
+    @property
+    def capability_hits(self):
+        """What the verification runner saw the student's code do that an honest solution never
+        does (torch's derivatives, the engine, grad mode, its measures undone), per grade cell."""
+        return [f"{grade_id}: {', '.join(verdict.evidence)}"
+                for grade_id, verdict in self.verdicts.items() if verdict.evidence]
 
     @property
     def gradeable(self):
@@ -90,7 +96,7 @@ class StudentOutcome:
         if self.findings:
             flags.add("code_review")
         if self.capability_hits:
-            flags.add("capability_hit")
+            flags.update(("capability_used", "manual_review"))
         if self.ending in (Ending.TIMED_OUT, Ending.KERNEL_DIED):
             flags.add(self.ending.value)
         if self.repairs:

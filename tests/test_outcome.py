@@ -1,5 +1,5 @@
 """One record per student: the CSV's flags and notes derived from what each step found."""
-from grader.outcome import Disagreement, Ending, StudentOutcome
+from grader.outcome import Disagreement, Ending, StudentOutcome, Verdict
 from grader.steps.scan import Finding
 
 
@@ -33,12 +33,12 @@ def test_possible_tampering_only_with_evidence_from_the_code():
     found = Finding("mul", 4, "import gc", "imports gc")
     assert StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[stricter], findings=[found]).flags() == \
         ["code_review", "manual_review", "possible_tampering"]
-    hit = StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[stricter],
-                         capability_hits=["test_mul: aten::mul_backward called inside backward"])
-    assert hit.flags() == ["capability_hit", "manual_review", "possible_tampering"]
-    assert hit.notes().endswith("; test_mul: aten::mul_backward called inside backward")
-    assert StudentOutcome("s", ending=Ending.COMPLETED, capability_hits=["x"]).flags() == \
-        ["capability_hit", "manual_review"]
+    used = Verdict(False, "not verified: torch's derivatives", evidence=("aten::mul_backward",))
+    hit = StudentOutcome("s", ending=Ending.COMPLETED, disagreements=[stricter], verdicts={"test_mul": used})
+    assert hit.flags() == ["capability_used", "manual_review", "possible_tampering"]
+    assert hit.notes().endswith("; test_mul: aten::mul_backward")
+    assert StudentOutcome("s", ending=Ending.COMPLETED, verdicts={"test_mul": used}).flags() == \
+        ["capability_used", "manual_review"]
 
 
 def test_notes_are_bounded_a_few_items_of_each_kind_each_cut():

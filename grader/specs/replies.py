@@ -4,12 +4,15 @@ Whatever the student's code sent in place of the runner's result, reading it eit
 values a case compares or raises ``Malformed`` with what was wrong; nothing else escapes.
 """
 import math
+import re
 from dataclasses import dataclass
 
 import torch
 
 MAX_DIMS = 8
 MAX_NAME = 100
+MAX_CAPABILITIES = 8  # the runner's own bound
+CAPABILITY = re.compile(r"[A-Za-z0-9_.:]{1,80}")  # aten::sigmoid_backward, autograd_reentered, ...
 
 
 class Malformed(ValueError):
@@ -74,4 +77,15 @@ def names(result, name, count=None):
     if not isinstance(value, list) or (count is not None and len(value) != count) or \
             not all(isinstance(v, str) and len(v) <= MAX_NAME for v in value):
         raise Malformed(f"{name!r} is not a list of names")
+    return value
+
+
+def capabilities(reply):
+    """The capabilities a case's reply says the student's code used (``verify_runner.py`` lists
+    them): at most MAX_CAPABILITIES short names; Malformed when missing or anything else, which the
+    grader reads as "not verified", never as clean."""
+    value = field(reply, "capabilities")
+    if not isinstance(value, list) or len(value) > MAX_CAPABILITIES or \
+            not all(isinstance(v, str) and CAPABILITY.fullmatch(v) for v in value):
+        raise Malformed("'capabilities' is not a list of capability names")
     return value

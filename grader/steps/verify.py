@@ -14,13 +14,18 @@ at grading time and sent only when that case was asked: forward values, gradient
 input's dtype and the shape the notebook requires, every node of a graph exercise. For honest
 code the runner also reports how it got them (the node is the student's Function's, backward left
 ``grad_output`` unchanged), which catches honest mistakes.
-What it does not prove: how the numbers were made. The student's code shares the runner's
-process, so it can answer a case however it likes (asking torch's autograd, patching the runner,
-claiming its own node): the runner's reports are claims, only the numbers are checked. What the
-student's code cannot do is see a case before it is asked, see the expected answers (they never
-leave this process), or make the grader accept a malformed, late, unasked or oversized reply.
-Telling a formula from borrowed autograd is the static scan's job; a disagreement with the
-notebook's tests goes to a person.
+How the numbers were made is the runner's first line of evidence, reported with each case as
+``capabilities``: while the student's code answers a case, torch's derivative kernels are removed
+and the autograd engine's runs and grad mode are watched, so a backward that asks torch for the
+answer, under any spelling, is seen where every spelling meets (``verify_runner.py`` says
+exactly what that proves). A case whose reply lists a capability is not verified, and its Verdict
+carries the list as ``evidence`` (flag ``capability_used``: a person decides); a reply without a
+valid list is not verified either, never read as clean. What remains a claim: the student's code
+shares the runner's process, so it can patch the runner (undo its measures, forge its reports,
+claim its own node); doing so needs constructs the static scan flags. What the student's code
+cannot do is see a case before it is asked, see the expected answers (they never leave this
+process), or make the grader accept a malformed, late, unasked or oversized reply. A
+disagreement with the notebook's tests goes to a person.
 """
 import importlib
 from dataclasses import dataclass
@@ -29,6 +34,7 @@ import nbformat
 import torch
 
 from ..outcome import Verdict
+from ..specs.replies import Malformed, capabilities
 from . import verify_channel
 from .mistakes import name_mistake
 
@@ -78,6 +84,21 @@ def _reason(reply, case):
     return case.reason(reply["result"])
 
 
+def _judge(reply, case):
+    """(problem, evidence): why the case is not verified ('' when it is), and the capabilities
+    the runner saw the student's code use (evidence for a person, whatever the numbers)."""
+    try:
+        used = capabilities(reply)
+    except Malformed:
+        used = None
+    if used:
+        return f"not verified: torch's derivatives used by the student's code ({', '.join(used)})", tuple(used)
+    problem = _reason(reply, case)
+    if not problem and used is None:
+        problem = "malformed reply: no list of the capabilities used"
+    return problem, ()
+
+
 def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, helpers=None):
     """Verify one student's notebook against ``spec``; returns {grade id: Verdict}.
 
@@ -85,7 +106,7 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, help
     the answer cells as in the notebook.
     """
     order, answers = _answer_cells(notebook_path)
-    problems, broken = {}, ""  # grade id -> its first problem; why the channel broke
+    problems, broken = {}, ""  # grade id -> (its first problem, evidence); why the channel broke
     with verify_channel.runner(helpers, timeout, sandboxed) as channel:
         for grade_id, request, case in _plan(spec, order, answers, seed):
             if grade_id in problems:
@@ -95,9 +116,12 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, help
                     reply = channel.ask(request)
                 except verify_channel.ChannelBroken as error:
                     broken = str(error)
-            problem = case is not None and (broken or _reason(reply, case))
+            if case is None:
+                continue
+            problem, evidence = (broken, ()) if broken else _judge(reply, case)
             if problem:
-                problems[grade_id] = Verdict(False, problem, "" if broken else name_mistake(case, reply))
+                mistake = "" if broken or evidence else name_mistake(case, reply)
+                problems[grade_id] = Verdict(False, problem, mistake, evidence)
     return {grade_id: problems.get(grade_id, Verdict(True)) for grade_id in spec.TESTS if grade_id in order}
 
 

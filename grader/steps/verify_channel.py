@@ -10,10 +10,12 @@ keeps nothing secret on the far side of it:
 - Lock-step: a request is sent only after the previous reply arrived, so a case's inputs exist
   on the far side only while that case runs, and the expected answers never cross at all.
 - Every read and write has the run's deadline; a reply is one JSON line of at most
-  ``MAX_REPLY`` bytes echoing its request's ``id``, a fresh random token, so no reply can be
-  written ahead of its request. Bytes nobody asked for (a second reply, one before its request),
-  another id, malformed JSON, silence or a closed channel break the channel with a reason
-  (``ChannelBroken``), which costs that student's remaining cases only.
+  ``MAX_REPLY`` bytes (``ok``, ``result`` or ``error``, and for a case the ``capabilities`` the
+  runner saw, read by ``verify.py`` through ``grader/specs/replies.py``) echoing its request's
+  ``id``, a fresh random token, so no reply can be written ahead of its request. Bytes nobody
+  asked for (a second reply, one before its request), another id, malformed JSON, silence or a
+  closed channel break the channel with a reason (``ChannelBroken``), which costs that student's
+  remaining cases only.
 """
 import json
 import os
@@ -118,7 +120,7 @@ class Channel:
         if reply["id"] != self.id:
             raise ChannelBroken("a reply to another request")
         kinds = [key for key in ("ok", "result", "error") if key in reply]
-        if len(kinds) != 1 or len(reply) != 2:
+        if len(kinds) != 1 or len(reply) != 2 + ("capabilities" in reply):
             raise ChannelBroken("a reply that is not ok, result or error")
         if "error" in reply and not isinstance(reply["error"], str):
             raise ChannelBroken("an error reply without a message")
