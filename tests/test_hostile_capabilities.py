@@ -17,7 +17,7 @@ from test_capabilities import BOOK_SOFTMAX, HONEST_A1, LOG_SOFTMAX_KERNEL, VJP_H
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 NOTEBOOKS = {"a1_backprop": "backprop", "a2_layers": "layers"}
-FLAGGED = {"manual_review", "possible_tampering", "capability_used"}
+FLAGGED = {"manual_review", "possible_tampering", "capability_used", "code_review"}  # both lines see it
 
 A1_HELPER_MUL = '''
 def helper(ctx, grad_output):
@@ -59,13 +59,13 @@ def plan():
             "honest_1": ({}, 12, set()),
             "honest_2": ({"square": HONEST_A1["square"], "mul": A1_HELPER_MUL}, 12, set()),
             "func_vjp_helper": ({"add": VJP_HELPER}, 10, FLAGGED),
-            "runpy_file": ({"square": RUNPY_SQUARE}, 10, FLAGGED | {"code_review"}),
+            "runpy_file": ({"square": RUNPY_SQUARE}, 10, FLAGGED),
         },
         "a2_layers": {
             "honest_1": ({}, 10, set()),
             "honest_2": ({"softmax_with_loss": HONEST_SOFTMAX}, 10, set()),
             "threshold_kernel": ({"relu": A2_KERNELS["relu"][2]}, 8, FLAGGED),
-            "sigmoid_kernel": ({"sigmoid": A2_KERNELS["sigmoid"][2]}, 8, FLAGGED | {"code_review"}),
+            "sigmoid_kernel": ({"sigmoid": A2_KERNELS["sigmoid"][2]}, 8, FLAGGED),
             "log_softmax_kernel": ({"softmax_with_loss": LOG_SOFTMAX_KERNEL}, 7, FLAGGED),
             "timeit_autograd": ({"affine": TIMEIT_AFFINE}, 7, FLAGGED),
         },
