@@ -72,8 +72,9 @@ class Worker:
         started = time.monotonic()
         try:
             with self.lock:
-                if self._recording is None:
-                    self._recording = autograde.recording_api(self.course)
+                if self._recording is None:  # a Course of its own: Course.config() merges
+                    # overrides into nested sections it shares, so pass 1's would leak into pass 2's
+                    self._recording = autograde.recording_api(Course(self.course.root))
                 executed = autograde.record(self._recording, self.course, assignment, graded.executed)
         except Exception:
             executed = autograde.Executed(graded.student, None, traceback.format_exc())
