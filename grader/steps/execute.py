@@ -139,8 +139,9 @@ class GradingExecute(Execute):
             cell.execution_count = part.get("execution_count")
             if failed:
                 break
-        if self._dropped[0]:
-            outputs.append(new_output("stream", name="stdout", text=(
+        if self._dropped[0]:  # said before the error that ended the cell, if any
+            at = len(outputs) - (1 if outputs and outputs[-1].output_type == "error" else 0)
+            outputs.insert(at, new_output("stream", name="stdout", text=(
                 f"[출력 {self._dropped[0]}개 생략 / {self._dropped[0]} outputs ({self._dropped[1]:,} "
                 "characters) not kept: past the grader's output limit]\n")))
         cell.outputs = outputs
