@@ -101,3 +101,37 @@ def test_a_worker_killed_mid_run_costs_only_its_student(tmp_path, a1_generated):
         assert len(f.read().strip().splitlines()) == 4  # header and one row each
     for student in ("a_honest", "c_wrong"):
         assert (course.feedback / student / A / f"{NB}.html").exists()
+
+
+# --- private APIs of other libraries, each checked where the installed version can break it ----
+
+@pytest.mark.parametrize("name", sorted(__import__("grader.sandbox.kernel", fromlist=["PRIVATE_API"]).PRIVATE_API))
+def test_jupyter_clients_private_methods_are_still_what_the_sandboxed_kernel_relies_on(name):
+    import inspect
+    from grader.sandbox.kernel import PRIVATE_API
+    library, parameters, caller = PRIVATE_API[name]
+    method = getattr(library, name)
+    assert tuple(inspect.signature(method).parameters) == parameters
+    if caller:
+        assert f"self.{name}(" in inspect.getsource(getattr(library, caller))
+
+
+def test_ipythons_compiler_still_records_each_cells_number():
+    """``execute.FORGET_HIDDEN`` finds the hidden part's linecache entry by its number."""
+    import linecache
+    from IPython.core.compilerop import CachingCompiler
+    compiler = CachingCompiler()
+    name = compiler.cache("hidden = 1\n", 7)
+    assert compiler._filename_map[name] == 7 and name in linecache.cache
+    linecache.cache.pop(name)
+
+
+def test_nbconverts_exporter_still_keeps_the_notebooks_metadata_where_feedback_reads_it():
+    """grader/steps/feedback.py's exporter reads ``_nb_metadata`` and calls ``_init_resources``."""
+    import inspect
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.exporter import Exporter
+    exporter = HTMLExporter()
+    assert exporter._nb_metadata == {}
+    assert "self._nb_metadata[" in inspect.getsource(Exporter.from_notebook_node)
+    assert tuple(inspect.signature(HTMLExporter._init_resources).parameters) == ("self", "resources")

@@ -14,7 +14,8 @@ from pathlib import Path
 from queue import Empty
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.client import KernelClient
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 from traitlets import Integer, Type
 
 from .cgroups import Cgroups
@@ -22,6 +23,20 @@ from . import warm
 from .warm import JOB_ENV, ForkedProcess
 from .launcher import Limits
 
+# The private methods of jupyter_client 8 this module overrides or calls: name -> (the library's
+# class, the parameters relied on, the library method that calls it, or None: called from here).
+# tests/test_runtime.py checks each against the installed version, so an upgrade that renames,
+# reshapes or stops calling one fails there first, not as a hung or unconfined kernel.
+PRIVATE_API = {
+    "_async_pre_start_kernel": (KernelManager, ("self", "transport_encryption", "kw"), "_async_start_kernel"),
+    "_async_launch_kernel": (KernelManager, ("self", "kernel_cmd", "kw"), "_async_start_kernel"),
+    "_reconcile_connection_info": (KernelManager, ("self", "info"), None),
+    "_async_wait": (KernelManager, ("self", "pollinterval"), "_async_finish_shutdown"),
+    "_async_cleanup_resources": (KernelManager, ("self", "restart"), "_async_shutdown_kernel"),
+    "_async_wait_for_ready": (KernelClient, ("self", "timeout"), None),
+    "_handle_kernel_info_reply": (KernelClient, ("self", "msg"), None),
+    "_async_is_alive": (KernelClient, ("self",), None),
+}
 READY_POLL = 0.02  # seconds between looks at a starting kernel (its reply, its life)
 SOCKETS_TIMEOUT = 10  # seconds for a forked kernel to open its sockets before clients connect anyway
 

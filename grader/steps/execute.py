@@ -43,6 +43,8 @@ ENDINGS = {None: Ending.COMPLETED, TIMEOUT: Ending.TIMED_OUT, KERNEL_DIED: Endin
            OUTPUT_FLOOD: Ending.KERNEL_DIED}
 # Run silently after a hidden part: drops the linecache entries IPython made for the cells
 # numbered with the current execution count, which no stored cell has yet (the hidden part, this).
+# ``CachingCompiler._filename_map`` is IPython's private record of those numbers (name -> number):
+# tests/test_runtime.py checks it still is, so an IPython upgrade that changes it fails there.
 FORGET_HIDDEN = ("[__import__('linecache').cache.pop(name, None) for name, number in "
                  "list(get_ipython().compile._filename_map.items()) "
                  "if number == get_ipython().execution_count]")
