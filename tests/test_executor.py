@@ -9,7 +9,7 @@ from grader.demo import simulate
 from grader.course import Course
 from grader.markers import KERNEL_DIED, NOT_RUN
 from grader.outcome import Ending
-from grader.steps.execute import OUTPUT_FLOOD, GradingExecute
+from grader.nbgrader_plugins.execute import OUTPUT_FLOOD, GradingExecute
 
 pytestmark = pytest.mark.sandbox
 

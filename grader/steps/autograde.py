@@ -29,7 +29,7 @@ from traitlets import Unicode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..outcome import Ending
-from .execute import GradingExecute
+from ..nbgrader_plugins.execute import GradingExecute
 
 NOT_EXECUTED = "NotExecutedError"
 
