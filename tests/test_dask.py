@@ -37,12 +37,12 @@ KINDS = ("correct", "source_mul", "blank", "swapped", "infinite_loop", "kernel_c
 OPTIONS = GradeOptions(jobs=2, cell_timeout=5, notebook_timeout=120, verify_timeout=10)
 START_SECONDS = 120  # the scheduler and the workers (importing torch under load) must be up by then
 RUN_SECONDS = 600
-# What differs between two runs of the same class and is not a grade: sandbox job folders (in
-# tracebacks), memory addresses, and execution counts (a kernel that dies in a cell may or may
+# What differs between two runs of the same class and is not a grade: sandbox job folders and
+# where each machine's Python environment lies (in tracebacks), memory addresses, and execution counts (a kernel that dies in a cell may or may
 # not have announced the cell's count first: a race, whichever machine runs it). Blank lines
 # differ too (printed lines arrive in one stream output or several, each its own block), so
 # pages are compared line by line without the blank ones.
-VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
+VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|\S*/site-packages/|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
 
 
 def small_class(course):
