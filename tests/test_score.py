@@ -14,6 +14,8 @@ from grader.course import Course, GradeOptions
 from grader.demo import simulate
 from grader.runtime.fake import InProcessRuntime
 
+pytestmark = pytest.mark.slow  # two kernels and two verification runs: seconds, not milliseconds
+
 A, NB = "a1_backprop", "backprop"
 OPTIONS = GradeOptions(jobs=1, cell_timeout=60, notebook_timeout=300, verify_timeout=60, sandboxed=False)
 HONEST = {"test_square": 2, "test_add": 2, "test_mul": 3, "test_apple_shopping": 2, "test_fruit_shopping": 3}
