@@ -43,11 +43,9 @@ class LocalRuntime(Runtime):
         sandbox = str(self.sandbox.socket) if self.sandbox else None
         self.pool = WorkerPool(min(count, self.options.jobs), make_state=(
             Worker, (str(self.course.root), self.options, sandbox)), stall_after=stall_limit(self.options))
-        try:
+        with self.pool:  # an error in the run stops the workers rather than waiting for them
             yield self
-        finally:
-            self.pool.close()
-            self.pool = None
+        self.pool = None
 
     def grade(self, assignment, students, seed):
         pending = {self.pool.call("grade_and_record", assignment, student, seed, label=student): student

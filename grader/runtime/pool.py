@@ -192,10 +192,18 @@ class WorkerPool:
                     elif slot.task and slot.deadline is not None and time.monotonic() > slot.deadline:
                         self._lose(index, f"stalled (no answer within {self._stall_after} s) and was stopped")
 
-    def close(self):
-        """Let the tasks already submitted finish, then end the workers."""
+    def close(self, cancel=False):
+        """Let the tasks already submitted finish (``cancel``: drop those not started and stop
+        those running), then end the workers."""
         with self._lock:
             self._closing = True
+            if cancel:
+                for future, _, _ in self._queue:
+                    future.cancel()
+                self._queue.clear()
+                for index, slot in enumerate(self._slots):
+                    if slot.task:
+                        self._lose(index, "was stopped: the run ended early")
         os.write(self._wake_write, b".")
         self._thread.join()
         for slot in self._slots:
@@ -215,5 +223,5 @@ class WorkerPool:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, kind, *exc):
+        self.close(cancel=kind is not None)
