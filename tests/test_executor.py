@@ -130,3 +130,12 @@ def test_a_later_cell_finds_no_hidden_test_in_the_kernels_history(tmp_path, sand
     found = json.loads(cells[2].outputs[-1].text.strip().splitlines()[-1])
     assert found["secret"] == []
     assert {"In", "_ih", "linecache"} <= set(found["visible"])  # the search does find what is kept
+
+
+def test_a_display_update_cannot_grow_a_kept_output_past_the_cap(tmp_path):
+    update = ("h = display('small', display_id=True)\n"
+              "for _ in range(8):\n    h.update('x' * 2**20)")
+    cells, executor = run_cells(tmp_path, [update], sandbox=False, max_cell_output=2 * 2**20)
+    shown = [o for o in cells[0].outputs if o.output_type == "display_data"]
+    assert len(shown) == 1 and shown[0].data["text/plain"] == repr("x" * 2**20)  # updated once, then capped
+    assert "not kept: past the grader's output limit" in cells[0].outputs[-1].text

@@ -50,15 +50,23 @@ FORGET_HIDDEN = ("[__import__('linecache').cache.pop(name, None) for name, numbe
                  "if number == get_ipython().execution_count]")
 
 
-def _size(value):
-    """Characters of the strings in a message's content (its size, without copying it)."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_size(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_size(v) for v in value)
-    return 8
+def _size(content):
+    """Characters of the strings in a message's content (its size, without copying it); a loop,
+    not a recursion, however deeply the student nested it."""
+    size, stack = 0, [content]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, dict):
+            size += 8 * len(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            size += 8 * len(value)
+            stack.extend(value)
+        else:
+            size += 8
+    return size
 
 
 class GradingExecute(Execute):
@@ -89,7 +97,8 @@ class GradingExecute(Execute):
             self.kernel_manager_class = SandboxedKernelManager
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
-        self._received = self._kept = 0
+        self._received = self._kept = self._cell_kept = 0
+        self._dropped = [0, 0]  # outputs, characters: of the cell running now
         self._cell_timeout = self.timeout
         folder = Path(resources.get("metadata", {}).get("path") or ".")
         scratch = Path(tempfile.mkdtemp(prefix="grader-run-"))
@@ -130,6 +139,7 @@ class GradingExecute(Execute):
         for number, source in enumerate(parts):
             part = copy.deepcopy(cell)
             part.source = source
+            self.nb.cells[index] = part  # where nbclient applies display updates while it runs
             hidden = number == 1
             failed = self._run(part, resources, index, store_history=not hidden)
             if hidden and not self._stopped:
@@ -178,22 +188,36 @@ class GradingExecute(Execute):
         except (DeadKernelError, TimeoutError, RuntimeError):
             pass  # the next cell finds the kernel gone or busy, and says so
 
-    def output(self, outs, msg, display_id, cell_index):
-        """Keep an output only within the caps; past the flood limit stop the kernel."""
-        size = _size(msg.get("content"))
-        self._received += size
+    def process_message(self, msg, cell, cell_index):
+        """Count what every message of the cell brings; past the flood limit stop the kernel and
+        read no more. A display update is kept within the caps as a new output is (``output``)."""
+        self._size = _size(msg.get("content"))
+        self._received += self._size
         if self._received > self.max_output_flood:
             self._kill_kernel()
             return None
-        if self._cell_kept + size > self.max_cell_output or self._kept + size > self.max_notebook_output:
-            self._dropped[0] += 1
-            self._dropped[1] += size
+        if msg.get("msg_type") == "update_display_data" and not self._keep():
             return None
-        out = super().output(outs, msg, display_id, cell_index)
-        if out is not None:
-            self._cell_kept += size
-            self._kept += size
-        return out
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except IndexError:  # an update of an output kept elsewhere (the other part of a split cell)
+            return None
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep a new output only within the cell's and the notebook's caps."""
+        if not self._keep():
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _keep(self):
+        """Whether the message being processed fits the caps (then it counts against them)."""
+        if self._cell_kept + self._size > self.max_cell_output or self._kept + self._size > self.max_notebook_output:
+            self._dropped[0] += 1
+            self._dropped[1] += self._size
+            return False
+        self._cell_kept += self._size
+        self._kept += self._size
+        return True
 
     def _kill_kernel(self):
         """Kill the kernel now (its death ends the cell as a dead kernel does, within a second)."""
