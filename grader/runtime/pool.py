@@ -161,6 +161,24 @@ class WorkerPool:
         self._slots[index] = _Slot(self._context, self._make_state)
 
     def _dispatch(self):
+        """Hand out tasks and collect results until the pool closes; if this thread itself fails,
+        every task not yet done fails with the reason (nobody waits forever)."""
+        try:
+            self._dispatch_until_closed()
+        except BaseException:
+            error = RuntimeError(f"the worker pool failed: {traceback.format_exc()}")
+            with self._lock:
+                self._closing = True
+                for slot in self._slots:
+                    if slot.task:
+                        slot.task[0].set_exception(error)
+                        slot.task = None
+                for future, _, _ in self._queue:
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(error)
+                self._queue.clear()
+
+    def _dispatch_until_closed(self):
         while True:
             with self._lock:
                 self._assign()
@@ -182,6 +200,8 @@ class WorkerPool:
                         except (EOFError, OSError):
                             self._lose(index, _how_it_ended(slot.process))
                             continue
+                        except Exception:  # a result that does not unpickle here
+                            status, value = "error", traceback.format_exc()
                         future, slot.task, slot.deadline = slot.task[0], None, None
                         if status == "ok":
                             future.set_result(value)
