@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from . import schedule
 from .outcome import StudentOutcome
-from .sandbox import forkserver, launcher
-from .steps import autograde, collect, feedback, repair, report, scan, score, worker
-from .steps import class_report
+from .runtime import runtime_for
+from .sandbox import launcher
+from .steps import autograde, class_report, collect, feedback, repair, report, scan, score
 
 log = logging.getLogger("grader")
 
@@ -97,25 +97,15 @@ def _check_ready(course, assignment, options):
     return students
 
 
-def _graded_stream(pool, course, assignment, students, options):
-    """Each student's worker.Graded, once, as it finishes: executed and verified on the local pool
-    or on the Dask cluster of ``options.scheduler``, recorded in the gradebook on the local pool."""
+def _graded_stream(runtime, assignment, students):
+    """Each student's runtime.Graded, once, as it finishes (executed, verified and recorded)."""
     seed = secrets.randbits(31)  # one class, one set of fresh inputs
-    if options.scheduler:
-        from .steps import distributed
-        stream = worker.record_locally(pool, course, assignment,
-                                       distributed.grade_on_cluster(course, assignment, students, options, seed))
-    else:
-        stream = worker.grade_locally(pool, course, assignment, students, options, seed)
-    seen = set()
-    for graded in tqdm(stream, total=len(students), desc="grading", unit="student"):
-        if graded.executed.student not in seen:  # Dask may finish a retried task twice
-            seen.add(graded.executed.student)
-            yield graded
+    yield from tqdm(runtime.grade(assignment, students, seed), total=len(students), desc="grading",
+                    unit="student")
 
 
 def _take(outcome, done):
-    """Fill ``outcome`` from its student's worker.Graded."""
+    """Fill ``outcome`` from its student's runtime.Graded."""
     result = done.executed
     if result.error:
         outcome.problems.append("autograde failed: " + _last_line(result.error))
@@ -128,26 +118,26 @@ def _take(outcome, done):
         outcome.verdicts = verification.verdicts
 
 
-def grade(course, assignment, options):
-    """Grade every collected submission of ``assignment``; returns the BatchResult."""
+def grade(course, assignment, options, runtime=None):
+    """Grade every collected submission of ``assignment``; returns the BatchResult.
+
+    runtime: where grading runs (``grader.runtime``); by default the one ``options`` ask for.
+    """
     outcomes = [StudentOutcome(s) for s in _check_ready(course, assignment, options)]
     try:  # the due date and extensions of grader/calendar.csv, grader/extensions.csv
         schedule.apply(course, assignment, [o.student for o in outcomes])
     except schedule.CalendarError as error:
         raise InstructorError(str(error)) from None
     phases = Phases()
-    # Both import torch while repair and scan run: the warm sandbox every worker forks its jobs
-    # from, and the fork server the workers themselves are forked from.
-    sandbox = forkserver.Server() if options.sandboxed and not options.scheduler else None
+    runtime = runtime or runtime_for(course, options)
+    runtime.start()  # its slow set-up (torch imported) goes on while repair and scan run
     try:
-        worker.start_forkserver()
-        return _grade(course, assignment, options, outcomes, phases, sandbox)
+        return _grade(course, assignment, options, outcomes, phases, runtime)
     finally:
-        if sandbox:
-            sandbox.close()
+        runtime.close()
 
 
-def _grade(course, assignment, options, outcomes, phases, sandbox):
+def _grade(course, assignment, options, outcomes, phases, runtime):
     repaired = set()
 
     def repair_one(outcome):
@@ -174,12 +164,11 @@ def _grade(course, assignment, options, outcomes, phases, sandbox):
              f", on the cluster at {options.scheduler}" if options.scheduler else "")
 
     by_student = {o.student: o for o in outcomes}
-    if sandbox:
-        try:
-            sandbox.wait_ready()
-        except launcher.SandboxUnavailable as error:  # each student's worker then says so
-            log.error("%s", error)
-        phases.done("start-up")
+    try:
+        runtime.ready()
+    except launcher.SandboxUnavailable as error:  # each student's worker then says so
+        log.error("%s", error)
+    phases.done("start-up")
     if importlib.util.find_spec(f"grader.specs.{assignment}") is None:  # found, not imported (torch)
         log.info("note: no grader/specs/%s.py, so scores are the notebook's own tests", assignment)
     # One stream: as each student's execute + verify + record comes back, their verified score
@@ -187,9 +176,8 @@ def _grade(course, assignment, options, outcomes, phases, sandbox):
     # do; nothing waits for the whole class but the report.
     seconds = {phase: 0.0 for phase in ("start-up", "execute", "verify", "record", "feedback")}
     pages = {}
-    with worker.local_pool(min(options.jobs, max(1, len(gradeable))), sandbox and sandbox.socket) as pool, \
-            score.recorder(course, assignment) as record:
-        for done in _graded_stream(pool, course, assignment, gradeable, options):
+    with runtime.workers(max(1, len(gradeable))), score.recorder(course, assignment) as record:
+        for done in _graded_stream(runtime, assignment, gradeable):
             outcome = by_student[done.executed.student]
             _take(outcome, done)
             for phase, spent in done.seconds.items():
@@ -198,7 +186,7 @@ def _grade(course, assignment, options, outcomes, phases, sandbox):
                 started = time.monotonic()
                 record(outcome)
                 seconds["record"] += time.monotonic() - started
-                pages[feedback.submit(pool, course, assignment, outcome)] = outcome.student
+                pages[feedback.submit(runtime, course, assignment, outcome)] = outcome.student
         autograde.clean_up(course)
         for student, (error, spent) in feedback.finished(pages).items():
             seconds["feedback"] += spent

@@ -26,7 +26,7 @@ class GradeOptions:
 
     cell_timeout None means the course's ``Execute.timeout`` (what stock nbgrader uses);
     scheduler None grades on this machine, else the address of a Dask scheduler
-    (``tcp://host:8786``) whose workers execute and verify (``grader/steps/distributed.py``).
+    (``tcp://host:8786``) whose workers execute and verify (``grader/runtime/distributed.py``).
     """
     jobs: int = os.cpu_count() or 1
     cell_timeout: int | None = None

@@ -2,7 +2,8 @@
 
 The test starts a real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (random
 ports, one thread each), grades one small simulated class here and through the scheduler, and
-compares the CSV and the text of every feedback page. Then it grades the class again, in place
+compares the CSV and the text of every feedback page, and that results stream: the first
+student's feedback page is written while the cluster still holds the last student. Then it grades the class again, in place
 (its gradebook, notebooks and feedback there already), through the scheduler, and kills a worker
 while that worker holds a student: no student is lost or doubled, and no row changes.
 """
@@ -25,6 +26,7 @@ from grader import batch
 from grader.course import Course, GradeOptions
 from grader.demo import simulate
 from grader.demo.demo import DEMO_ASSIGNMENT, DEMO_NOTEBOOK
+from grader.runtime.distributed import DaskRuntime
 from grader.steps import collect
 from html_text import page_text
 
@@ -35,12 +37,12 @@ KINDS = ("correct", "source_mul", "blank", "swapped", "infinite_loop", "kernel_c
 OPTIONS = GradeOptions(jobs=2, cell_timeout=5, notebook_timeout=120, verify_timeout=10)
 START_SECONDS = 120  # the scheduler and the workers (importing torch under load) must be up by then
 RUN_SECONDS = 600
-# What differs between two runs of the same class and is not a grade: sandbox job folders (in
-# tracebacks), memory addresses, and execution counts (a kernel that dies in a cell may or may
+# What differs between two runs of the same class and is not a grade: sandbox job folders and
+# where each machine's Python environment lies (in tracebacks), memory addresses, and execution counts (a kernel that dies in a cell may or may
 # not have announced the cell's count first: a race, whichever machine runs it). Blank lines
 # differ too (printed lines arrive in one stream output or several, each its own block), so
 # pages are compared line by line without the blank ones.
-VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
+VOLATILE = re.compile(r"grader-runs?-\w+(?:/job-\w+)?|\S*/site-packages/|0x[0-9a-fA-F]+|In\xa0\[[\d\xa0]*\]")
 
 
 def small_class(course):
@@ -152,9 +154,37 @@ def feedback_texts(result):
             for path in sorted(result.feedback.glob(f"*/{DEMO_ASSIGNMENT}/*.html"))}
 
 
+class HeldLastResult(DaskRuntime):
+    """The Dask runtime, holding the cluster's last result until the first student's feedback
+    page is written (at most RUN_SECONDS): only a runtime that records and writes feedback while
+    the cluster still grades gets there. ``events`` says, in order, what happened."""
+
+    def __init__(self, course, options):
+        super().__init__(course, options)
+        self.events = []
+
+    def cluster_results(self, assignment, students, seed):
+        first = None
+        for count, graded in enumerate(super().cluster_results(assignment, students, seed), 1):
+            if count == len(students):
+                page = self.course.feedback / first / assignment / f"{DEMO_NOTEBOOK}.html"
+                deadline = time.monotonic() + RUN_SECONDS
+                while not page.exists() and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                self.events.append(("feedback written" if page.exists() else "no feedback yet", first))
+            if first is None and graded.executed.ending is not None:
+                first = graded.student
+            self.events.append(("cluster returned", graded.student))
+            yield graded
+
+
 def test_the_cluster_grades_exactly_as_this_machine(local, cluster, tmp_path):
-    there = batch.grade(_copy(local.result, tmp_path / "course"), DEMO_ASSIGNMENT,
-                        replace(OPTIONS, scheduler=cluster.address))
+    """...and streams: the first student's feedback is written before the last student is back."""
+    course = _copy(local.result, tmp_path / "course")
+    options = replace(OPTIONS, scheduler=cluster.address)
+    runtime = HeldLastResult(course, options)
+    there = batch.grade(course, DEMO_ASSIGNMENT, options, runtime=runtime)
+    assert runtime.events[-2][0] == "feedback written", runtime.events  # then the last came back
     assert csv_rows(there) == local.rows
     pages_there = feedback_texts(there)
     assert local.pages and sorted(pages_there) == sorted(local.pages)

@@ -5,7 +5,7 @@ startup files and config, matplotlibrc, user site-packages, .pth files, any othe
 folder it finds by walking the file system), types a secret into IPython's history, and leaves a
 process running in a session of its own. Controls: a fresh IPython started in the planter's own
 job runs the planted startup files and config, and no folder a fresh Python reads at start-up
-(site-packages, .pth files) was writable. Then the next kernel from the same fork server must
+(site-packages, .pth files) was writable. Then the next kernel from the same warm sandbox must
 see none of it, and jobs alive side by side must neither see nor signal each other. Uids are
 never reused at --jobs 32, and an attacker graded before an honest student by the same worker
 leaves the honest student's grade exactly as when graded alone.
@@ -30,7 +30,8 @@ from grader.course import Course, GradeOptions
 from grader.demo import simulate
 from grader.sandbox import launcher
 from grader.sandbox.cgroups import Cgroups
-from grader.sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer, Server
+from grader.sandbox import warm
+from grader.sandbox.warm import JOB_ENV, ForkClient, ForkedProcess, WarmSandbox
 from grader.sandbox.kernel import SandboxedKernelManager
 from grader.sandbox.launcher import Limits, UidAllocator
 
@@ -182,7 +183,7 @@ class Kernel:
 
 
 def gone(uid, within=5):
-    """True once no process on this machine runs as ``uid`` (the fork server reaps every 0.5 s)."""
+    """True once no process on this machine runs as ``uid`` (the warm sandbox reaps every 0.5 s)."""
     deadline = time.monotonic() + within
     while True:
         running = []
@@ -239,9 +240,9 @@ def test_jobs_side_by_side_neither_see_nor_signal_each_other(helpers):
         first.run("import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass")
         seen = second.json(INSPECT)
         assert seen["pid"] == 1 and set(seen["procs"].values()) == {str(seen["uid"])}
-        bwrap = ForkServer.instance().server.process.pid
+        bwrap = warm.client().sandbox.process.pid
         with open(f"/proc/{bwrap}/task/{bwrap}/children") as f:
-            server = [int(pid) for pid in f.read().split()]  # the fork server inside bubblewrap
+            server = [int(pid) for pid in f.read().split()]  # the warm sandbox inside bubblewrap
         assert server
         for pid in (first.pid, os.getpid(), bwrap, *server):
             probe = second.run(f"import os\ntry:\n    os.kill({pid}, 0)\n    print('reached')\n"
@@ -290,11 +291,11 @@ except (BrokenPipeError, ConnectionResetError):
 def test_the_shared_warm_server_forks_only_for_the_grader(tmp_path):
     """The run's one warm server listens where only root can reach (a 0700 folder, a 0600
     socket); a process of another uid that is handed the socket anyway is hung up on unheard."""
-    server = Server().wait_ready()
+    server = WarmSandbox().wait_ready()
     try:
         assert stat.S_IMODE(server.socket.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(server.socket.stat().st_mode) == 0o600
-        assert ForkServer(server.socket).fork(*_job_args(ForkServer(server.socket)), program="pass") > 0
+        assert ForkClient(server.socket).fork(*_job_args(ForkClient(server.socket)), program="pass") > 0
         server.socket.parent.chmod(0o711)  # as if both file permissions failed
         server.socket.chmod(0o666)
         uid = UidAllocator().next()
@@ -308,9 +309,9 @@ def test_the_shared_warm_server_forks_only_for_the_grader(tmp_path):
 
 def test_jobs_left_running_end_with_the_warm_server():
     """A job its grader never stopped (a worker killed mid-run) is killed when the run's server closes."""
-    server = Server().wait_ready()
+    server = WarmSandbox().wait_ready()
     try:
-        client = ForkServer(server.socket)
+        client = ForkClient(server.socket)
         folder, uid, limits, cgroups, env = _job_args(client)
         client.fork(folder, uid, limits, cgroups, env, program="while True:\n    pass")
         deadline = time.monotonic() + 10
@@ -365,7 +366,7 @@ def test_the_grader_says_once_when_cgroups_are_unavailable(monkeypatch, caplog):
 
 
 def test_uids_are_never_reused_at_32_jobs(tmp_path):
-    server = ForkServer.instance()
+    server = warm.client()
     with ThreadPoolExecutor(32) as pool:
         jobs = list(pool.map(lambda _: server.new_job(), range(128)))
     assert len({uid for uid, _ in jobs}) == len({folder for _, folder in jobs}) == 128

@@ -17,7 +17,7 @@ hands to the student (nbgrader #917). The instructor role's ``nbgrader_config.py
   grading run writes.
 """
 from ..steps import autograde, feedback
-from ..steps.execute import GradingExecute
+from ..nbgrader_plugins.execute import GradingExecute
 
 
 def configure(c):

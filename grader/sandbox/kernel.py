@@ -1,9 +1,9 @@
-"""The kernel manager of every grading kernel: the kernel is forked by the sandboxed fork server.
+"""The kernel manager of every grading kernel: the kernel is forked by the warm sandbox.
 
 The kernel talks to the grader over ZMQ ``ipc`` sockets in its job folder (the sandbox has no
 network). It works in a copy of its run folder (the assignment's helper files) inside its job
 folder, as a uid of its own, within ``Limits`` and a cgroup of its own, from a clean slate (its
-own namespaces and /tmp, history off: ``forkserver``). It is pid 1 of its PID namespace: an
+own namespaces and /tmp, history off: ``warm``). It is pid 1 of its PID namespace: an
 interrupt (SIGINT, which ipykernel handles) reaches it, and killing it ends all it started.
 """
 import asyncio
@@ -14,13 +14,29 @@ from pathlib import Path
 from queue import Empty
 
 from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.client import KernelClient
+from jupyter_client.manager import AsyncKernelManager, KernelManager
 from traitlets import Integer, Type
 
 from .cgroups import Cgroups
-from .forkserver import JOB_ENV, ForkedProcess, ForkServer
+from . import warm
+from .warm import JOB_ENV, ForkedProcess
 from .launcher import Limits
 
+# The private methods of jupyter_client 8 this module overrides or calls: name -> (the library's
+# class, the parameters relied on, the library method that calls it, or None: called from here).
+# tests/test_runtime.py checks each against the installed version, so an upgrade that renames,
+# reshapes or stops calling one fails there first, not as a hung or unconfined kernel.
+PRIVATE_API = {
+    "_async_pre_start_kernel": (KernelManager, ("self", "transport_encryption", "kw"), "_async_start_kernel"),
+    "_async_launch_kernel": (KernelManager, ("self", "kernel_cmd", "kw"), "_async_start_kernel"),
+    "_reconcile_connection_info": (KernelManager, ("self", "info"), None),
+    "_async_wait": (KernelManager, ("self", "pollinterval"), "_async_finish_shutdown"),
+    "_async_cleanup_resources": (KernelManager, ("self", "restart"), "_async_shutdown_kernel"),
+    "_async_wait_for_ready": (KernelClient, ("self", "timeout"), None),
+    "_handle_kernel_info_reply": (KernelClient, ("self", "msg"), None),
+    "_async_is_alive": (KernelClient, ("self",), None),
+}
 READY_POLL = 0.02  # seconds between looks at a starting kernel (its reply, its life)
 SOCKETS_TIMEOUT = 10  # seconds for a forked kernel to open its sockets before clients connect anyway
 
@@ -76,7 +92,7 @@ class SandboxedKernelClient(AsyncKernelClient):
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels are forked, confined, by this process's ``ForkServer``."""
+    """A kernel manager whose kernels are forked, confined, by this process's warm sandbox (``warm.client()``)."""
 
     client_factory = Type(SandboxedKernelClient, klass=AsyncKernelClient)
 
@@ -88,7 +104,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.transport = "ipc"
-        self._server = ForkServer.instance()
+        self._server = warm.client()
         self._uid, self._job = self._server.new_job()
         self.ip = str(self._job / "kernel")
         self.connection_file = str(self._job / "connection.json")
@@ -101,7 +117,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._workdir = Path(kw.get("cwd") or os.getcwd()).resolve()
         return await super()._async_pre_start_kernel(**kw)
 
-    def format_kernel_cmd(self, extra_arguments=None):  # the fork server, not a command, runs it
+    def format_kernel_cmd(self, extra_arguments=None):  # the warm sandbox, not a command, runs it
         return AsyncKernelManager.format_kernel_cmd(self, extra_arguments)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):

@@ -3,10 +3,10 @@
 What a sandboxed process sees: the system (/usr, /etc) and Python read-only, the folders it is
 given, an empty /tmp, no network (an empty network namespace: kernels talk to the grader over
 ZMQ's ``ipc`` transport, Unix sockets in a folder shared with the grader). Not visible at all:
-the course (solutions, gradebook, other students), /root, /home. The fork server
-(``forkserver.py``) is started with this command; it then forks every process that runs student
+the course (solutions, gradebook, other students), /root, /home. The warm sandbox
+(``warm.py``) is started with this command; it then forks every process that runs student
 code into namespaces of its own, with a /tmp of its own, and confines it
-(``grader/inside/forkserver.py``): its own uid from ``UidAllocator``, the ``Limits`` as rlimits
+(``grader/inside/warm_sandbox.py``): its own uid from ``UidAllocator``, the ``Limits`` as rlimits
 and cgroups, no capabilities.
 """
 import fcntl
@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .cgroups import Cgroups
@@ -42,9 +42,6 @@ class Limits:
         return {"RLIMIT_AS": self.memory_mb * 2**20, "RLIMIT_CPU": self.cpu_seconds,
                 "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_mb * 2**20,
                 "RLIMIT_CORE": 0}
-
-    def as_dict(self):
-        return asdict(self)
 
 
 class UidAllocator:
@@ -112,7 +109,7 @@ def bwrap_command(writable):
 
 
 def check():
-    """Raise SandboxUnavailable unless a job can start here as the fork server starts one.
+    """Raise SandboxUnavailable unless a job can start here as the warm sandbox starts one.
 
     That is: in bubblewrap, in new PID, mount, IPC and network namespaces with its own /proc,
     as an unprivileged uid. Says once in the log when the cgroups cannot be used.

@@ -2,7 +2,7 @@
 
 SQLite takes one writer at a time, and nbgrader's autograde writes to the gradebook as it goes.
 So grading runs in two passes per student, both through nbgrader's own ``Autograde`` converter,
-both in the worker processes (``worker.py``):
+both in the worker processes (``grader/runtime/worker.py``):
 
 1. **execute**: each worker process grades its students against a private copy of the
    gradebook, with ``GradingExecute``; the executed notebooks land in ``Course.executed``.
@@ -29,10 +29,9 @@ from traitlets import Unicode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from ..outcome import Ending
-from .execute import GradingExecute
+from ..nbgrader_plugins.execute import GradingExecute
 
 NOT_EXECUTED = "NotExecutedError"
-STALL_MARGIN = 120  # seconds beyond a notebook's limit before a silent worker pool is stopped
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,8 @@ def executing_api(course, options):
     """Pass 1's nbgrader API for one worker process: ``GradingExecute``, and with SQLite a private
     copy of the gradebook and executed notebooks written to ``Course.executed``."""
     settings = {"timeout": options.cell_timeout or course.cell_timeout,
-                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed}
+                "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed,
+                "endings_directory": str(_endings(course))}
     overrides = _preprocessors(GradingExecute, settings)
     if course.is_sqlite:
         private = course.work / f"gradebook-worker-{os.getpid()}.db"
@@ -99,6 +99,11 @@ def output_folder(course, student, assignment):
     return (course.executed if course.is_sqlite else course.autograded) / student / assignment
 
 
+def _endings(course):
+    """Where this process's executor leaves how each notebook's run ended (``GradingExecute``)."""
+    return course.work / f"endings-{os.getpid()}"
+
+
 def _worst(endings):
     for ending in (Ending.KERNEL_DIED, Ending.TIMED_OUT):
         if ending in endings:
@@ -106,17 +111,19 @@ def _worst(endings):
     return Ending.COMPLETED
 
 
-def execute(api, assignment, student):
+def execute(api, course, assignment, student):
     """Pass 1 for one student, with ``api`` from ``executing_api``; returns Executed."""
-    GradingExecute.endings.clear()
+    endings = _endings(course) / student
+    shutil.rmtree(endings, ignore_errors=True)
     try:
         result = api.autograde(assignment, student, force=True, create=True)
-        ended = [e for (who, _), e in GradingExecute.endings.items() if who == student]
         if not result.get("success"):
             return Executed(student, None, result.get("error") or "autograde failed")
-        return Executed(student, _worst(ended))
+        return Executed(student, _worst(GradingExecute.read_endings(endings)))
     except Exception:
         return Executed(student, None, traceback.format_exc())
+    finally:
+        shutil.rmtree(endings, ignore_errors=True)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..sandbox.cgroups import Cgroups
-from ..sandbox.forkserver import JOB_ENV, ForkedProcess, ForkServer
+from ..sandbox.warm import JOB_ENV, ForkedProcess, client
 from ..sandbox.launcher import Limits
 
 RUNNER = (Path(__file__).resolve().parent.parent / "inside" / "verify_runner.py").read_text()
@@ -178,7 +178,7 @@ def _copy_helpers(helpers, folder):
 @contextmanager
 def _forked(helpers):
     """The runner as a confined child of the warm sandboxed fork server, in the job's folder."""
-    server = ForkServer.instance()
+    server = client()
     uid, folder = server.new_job()
     _copy_helpers(helpers, folder)
     limits = Limits()

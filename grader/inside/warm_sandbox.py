@@ -1,6 +1,6 @@
 """Runs inside the sandbox: imports torch and ipykernel once, then forks a fresh process per job.
 
-Started by ``grader.sandbox.forkserver`` inside bubblewrap (``python -I -c`` with this file's
+Started by ``grader.sandbox.warm.WarmSandbox`` inside bubblewrap (``python -I -c`` with this file's
 source; nothing of the grader is importable there) as the sandbox's root, and never runs student
 code itself. It listens on a Unix socket for the grading processes of one run (``serve``); each
 request becomes one job with a clean slate (``start_job``): new PID, mount, IPC and network

@@ -1,7 +1,7 @@
-"""The grader's side of the warm fork server: one per grading run, shared by its worker processes.
+"""The warm sandbox: one sandboxed process per grading run that forks every job, and its clients.
 
-A fresh kernel costs 2.5-3 s of CPU, nearly all of it ``import torch``. The fork server
-(``grader/inside/forkserver.py``) runs in the bubblewrap sandbox of ``launcher`` with torch
+A fresh kernel costs 2.5-3 s of CPU, nearly all of it ``import torch``. The warm sandbox
+(``grader/inside/warm_sandbox.py``) runs in the bubblewrap sandbox of ``launcher`` with torch
 already imported and never runs student code itself; each job (a kernel, a verification run)
 is a forked child in PID, mount, IPC and network namespaces of its own, with an empty private
 /tmp holding its home, IPython and matplotlib folders (``JOB_ENV``), that confines itself before
@@ -9,8 +9,9 @@ it runs anything. Jobs' folders live in one folder bound into the sandbox, outsi
 owned by its job's uid, 0700. The server's sandbox has no PID namespace of its own, so the pid a
 job is known by here is real: the grader signals and kills the job (its pid 1) by it.
 
-The run starts one ``Server`` and its worker processes connect to it (``ForkServer.shared``):
-torch is imported once per run inside the sandbox, not once per worker.
+The run starts one ``WarmSandbox``; each of its worker processes is told its socket once
+(``use``) and asks it for jobs through a ``ForkClient`` (``client``): torch is imported once per
+run inside the sandbox, not once per worker.
 """
 import atexit
 import itertools
@@ -29,7 +30,7 @@ from pathlib import Path
 from . import launcher
 from .cgroups import Cgroups
 
-PROGRAM = Path(__file__).resolve().parent.parent / "inside" / "forkserver.py"
+PROGRAM = Path(__file__).resolve().parent.parent / "inside" / "warm_sandbox.py"
 START_TIMEOUT = 120  # seconds for the server to import torch and say it is ready
 REPLY_TIMEOUT = 30   # seconds for one fork's reply
 
@@ -38,8 +39,8 @@ JOB_ENV = {"HOME": "/tmp", "TMPDIR": "/tmp", "IPYTHONDIR": "/tmp/.ipython",
            "MPLCONFIGDIR": "/tmp/.matplotlib", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
-class Server:
-    """The warm sandboxed server process: started once per grading run, shared by its workers.
+class WarmSandbox:
+    """The warm sandboxed process: started once per grading run, shared by its workers.
 
     Creating one returns at once (the server imports torch meanwhile); ``wait_ready`` waits for it.
     The server listens on ``socket``, 0600 in a root-only folder inside ``runs``; it ends when
@@ -66,7 +67,7 @@ class Server:
             self._ready = isinstance(reply, dict) and "ready" in reply
             if not self._ready:
                 self.process.kill()
-                self._failure = f"the warm fork server did not start: {reply!r}"
+                self._failure = f"the warm sandbox did not start: {reply!r}"
         if not self._ready:
             raise launcher.SandboxUnavailable(self._failure)
         return self
@@ -103,32 +104,39 @@ def _read_json_line(fd, timeout, buffer=None):
         return None
 
 
-class ForkServer:
-    """This process's connection to a warm server; ``instance()`` is safe to call from any thread.
+_address = None  # this process's run's WarmSandbox socket (``use``), None: start one of its own
+_client = None
+_client_lock = threading.Lock()
 
-    In a grading run's worker processes ``shared`` is the run's ``Server.socket``; a process with
-    no server to share (a Dask worker, a test) starts one of its own and closes it at exit.
-    """
 
-    shared = None
-    _instance = None
-    _instance_lock = threading.Lock()
+def use(address):
+    """Make ``address`` (a run's ``WarmSandbox.socket``) the warm sandbox this process forks jobs from."""
+    global _address, _client
+    with _client_lock:
+        _address, _client = (str(address) if address else None), None
 
-    @classmethod
-    def instance(cls):
-        with cls._instance_lock:
-            if cls._instance is None or cls._instance.broken:
-                own = None if cls.shared else Server().wait_ready()
-                cls._instance = cls(Path(cls.shared) if cls.shared else own.socket, own)
-            return cls._instance
+
+def client():
+    """This process's ``ForkClient``; safe from any thread. Without a run's sandbox to share (a
+    Dask worker, a test) the process starts a ``WarmSandbox`` of its own, closed at exit."""
+    global _client
+    with _client_lock:
+        if _client is None or _client.broken:
+            own = None if _address else WarmSandbox().wait_ready()
+            _client = ForkClient(Path(_address) if _address else own.socket, own)
+        return _client
+
+
+class ForkClient:
+    """One connection to a ``WarmSandbox``: asks it to fork confined jobs."""
 
     def __init__(self, address, own=None):
-        self.server, self.runs = own, address.parent.parent
+        self.sandbox, self.runs = own, address.parent.parent
         self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.connection.connect(str(address))
         except OSError as error:
-            raise launcher.SandboxUnavailable(f"no warm fork server at {address}: {error}") from None
+            raise launcher.SandboxUnavailable(f"no warm sandbox at {address}: {error}") from None
         self.lock = threading.Lock()
         self.ids = itertools.count()
         self.uids = launcher.UidAllocator()
@@ -159,9 +167,9 @@ class ForkServer:
             except OSError as error:
                 reply = repr(error)
             if not isinstance(reply, dict) or reply.get("id") != request["id"]:
-                self.broken = True  # the next instance() connects afresh
+                self.broken = True  # the next client() connects afresh
         if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
-            raise launcher.SandboxUnavailable(f"the warm fork server did not fork: {reply!r}")
+            raise launcher.SandboxUnavailable(f"the warm sandbox did not fork: {reply!r}")
         return reply["pid"]
 
 
