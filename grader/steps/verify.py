@@ -85,18 +85,19 @@ def _reason(reply, case):
 
 
 def _judge(reply, case):
-    """(problem, evidence): why the case is not verified ('' when it is), and the capabilities
-    the runner saw the student's code use (evidence for a person, whatever the numbers)."""
+    """(problem, evidence, mistake): why the case is not verified ('' when it is), the
+    capabilities the runner saw the student's code use (evidence for a person, whatever the
+    numbers), and the catalogue's name for a wrong answer (only for a well-formed reply whose
+    numbers are wrong: a malformed one or a borrowed derivative is not a mistake to count)."""
     try:
         used = capabilities(reply)
     except Malformed:
-        used = None
+        return "malformed reply: no list of the capabilities used", (), ""
     if used:
-        return f"not verified: torch's derivatives used by the student's code ({', '.join(used)})", tuple(used)
+        return (f"not verified: torch's derivatives used by the student's code ({', '.join(used)})",
+                tuple(used), "")
     problem = _reason(reply, case)
-    if not problem and used is None:
-        problem = "malformed reply: no list of the capabilities used"
-    return problem, ()
+    return problem, (), name_mistake(case, reply) if problem else ""
 
 
 def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, helpers=None):
@@ -118,9 +119,8 @@ def verify_notebook(spec, notebook_path, seed, timeout=120, sandboxed=True, help
                     broken = str(error)
             if case is None:
                 continue
-            problem, evidence = (broken, ()) if broken else _judge(reply, case)
+            problem, evidence, mistake = (broken, (), "") if broken else _judge(reply, case)
             if problem:
-                mistake = "" if broken or evidence else name_mistake(case, reply)
                 problems[grade_id] = Verdict(False, problem, mistake, evidence)
     return {grade_id: problems.get(grade_id, Verdict(True)) for grade_id in spec.TESTS if grade_id in order}
 
