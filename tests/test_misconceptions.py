@@ -11,9 +11,8 @@ import torch.nn.functional as F
 from grader.course import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "solutions" / "a1_backprop"))
-from backprop_checks import (REFERENCE_NODES, GradientMistake, check_function, check_graph,  # noqa: E402
-                             check_numerical_gradient, random_inputs, reference_nodes, report_progress,
-                             show_book_numbers)
+from backprop_checks import (GradientMistake, behaving_as, check_function, check_graph,  # noqa: E402
+                             check_numerical_gradient, random_inputs, report_progress, show_book_numbers)
 
 
 def function(name, forward, backward, save=lambda ctx, *xs: ctx.save_for_backward(*xs)):
@@ -224,38 +223,78 @@ def book_fruit(apple, num_apple, tangerine, num_tangerine, ctax):
     return {"apple_price": apple_price, "tangerine_price": tangerine_price, "price": price, "result": price * ctax}
 
 
-def notebook(mul_class, add_class=RIGHT_ADD, wiring="price"):
-    """A student's notebook globals: their Mul and Add, and graph functions that look them up."""
-    namespace = {"Mul": mul_class, "Add": add_class}
-    exec("def apple_shopping(apple, num, ctax):\n"
-         "    price = Mul.apply(apple, num)\n"
-         f"    return price, Mul.apply({wiring}, ctax)\n"
-         "def fruit_shopping(apple, num_apple, tangerine, num_tangerine, ctax):\n"
+APPLE_BY_NAME = ("def apple_shopping(apple, num, ctax):\n"
+                 "    price = Mul.apply(apple, num)\n"
+                 "    return price, Mul.apply({wiring}, ctax)\n")
+# correct variants: an alias bound before grading (the name Mul is never looked up while grading)
+APPLE_BY_ALIAS = ("mul = Mul.apply\n"
+                  "def apple_shopping(apple, num, ctax):\n"
+                  "    price = mul(apple, num)\n"
+                  "    return price, mul({wiring}, ctax)\n")
+APPLE_BY_DEFAULT = ("def apple_shopping(apple, num, ctax, times=Mul.apply):\n"
+                    "    price = times(apple, num)\n"
+                    "    return price, times({wiring}, ctax)\n")
+FRUIT = ("def fruit_shopping(apple, num_apple, tangerine, num_tangerine, ctax):\n"
          "    nodes = {'apple_price': Mul.apply(apple, num_apple), 'tangerine_price': Mul.apply(tangerine, num_tangerine)}\n"
          "    nodes['price'] = Add.apply(nodes['apple_price'], nodes['tangerine_price'])\n"
-         "    return {**nodes, 'result': Mul.apply(nodes['price'], ctax)}\n", namespace)
+         "    return {**nodes, 'result': Mul.apply(nodes['price'], ctax)}\n")
+
+
+def notebook(mul_class, add_class=RIGHT_ADD, wiring="price", apple=APPLE_BY_NAME):
+    """A student's notebook globals: their Mul and Add, and graph functions that use them."""
+    namespace = {"Mul": mul_class, "Add": add_class}
+    exec(apple.format(wiring=wiring) + FRUIT, namespace)
     return namespace
 
 
-@pytest.mark.parametrize("mul_class", [RIGHT_MUL, SOURCE_MUL, mul(lambda g, x, y: 1 / 0)],
-                         ids=["right-mul", "source-mul", "crashing-mul"])
-def test_graph_exercises_are_graded_with_reference_nodes_whatever_the_students_mul(mul_class):
-    """No double penalty: the graph's points depend on the graph, not on the student's Mul."""
-    ns = notebook(mul_class, add_class=function("Add", torch.add, lambda ctx, g, x, y, out: (g, -g)))
-    check_graph(ns["apple_shopping"], book_apple, APPLE, ns, upstream=2.5)
+def reference_mul():
+    return function("ReferenceMul", torch.mul, lambda ctx, g, x, y, out: (g * y, g * x))
+
+
+def references():
+    return {"Mul": reference_mul(), "Add": function("ReferenceAdd", torch.add, lambda ctx, g, x, y, out: (g, g))}
+
+
+def new_style_mul(backward):
+    """A Mul written with torch 2's separate setup_context (forward without ctx)."""
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+    return type("Mul", (torch.autograd.Function,), {
+        "forward": staticmethod(lambda x, y: x * y), "setup_context": staticmethod(setup_context),
+        "backward": staticmethod(lambda ctx, g: backward(g, *ctx.saved_tensors))})
+
+
+@pytest.mark.parametrize("mul_class", [RIGHT_MUL, SOURCE_MUL, mul(lambda g, x, y: 1 / 0),
+                                       new_style_mul(lambda g, x, y: (y, x))],
+                         ids=["right-mul", "source-mul", "crashing-mul", "new-style-source-mul"])
+@pytest.mark.parametrize("apple", [APPLE_BY_NAME, APPLE_BY_ALIAS, APPLE_BY_DEFAULT], ids=["name", "alias", "default"])
+def test_graph_exercises_are_graded_with_reference_nodes_whatever_the_students_mul(mul_class, apple):
+    """No double penalty: the graph's points depend on the graph, not on the student's Mul, however
+    the student's code reaches its Mul (the substitution is by object, not by name)."""
+    ns = notebook(mul_class, add_class=function("Add", torch.add, lambda ctx, g, x, y, out: (g, -g)), apple=apple)
+    backward = mul_class.__dict__["backward"]
+    check_graph(ns["apple_shopping"], book_apple, APPLE, ns, references(), upstream=2.5)
     check_graph(ns["fruit_shopping"], book_fruit, {"apple": 120, "num_apple": 5, "tangerine": 80,
-                                                   "num_tangerine": 7, "ctax": 1.05}, ns, upstream=0.75)
-    assert ns["Mul"] is mul_class, "the student's Mul is put back"
+                                                   "num_tangerine": 7, "ctax": 1.05}, ns, references(), upstream=0.75)
+    assert ns["Mul"] is mul_class and mul_class.__dict__["backward"] is backward, "the student's Mul is put back"
 
 
-def test_reference_nodes_are_restored_even_on_error_and_match_torch():
-    ns = {"Mul": SOURCE_MUL}
-    with pytest.raises(ZeroDivisionError), reference_nodes(ns):
-        assert ns["Mul"] is REFERENCE_NODES["Mul"] and ns["Add"] is REFERENCE_NODES["Add"]
+def test_the_students_class_computes_as_the_reference_only_inside_and_is_restored_on_error():
+    student = new_style_mul(lambda g, x, y: (y, x))
+    saved = dict(student.__dict__)
+    with pytest.raises(ZeroDivisionError), behaving_as(student, reference_mul()):
+        check_function(student, torch.mul, random_inputs((2, 5), (5,), seed=9))
         1 / 0
-    assert ns == {"Mul": SOURCE_MUL}
-    check_function(REFERENCE_NODES["Mul"], torch.mul, random_inputs((2, 5), (5,), seed=9))
-    check_function(REFERENCE_NODES["Add"], torch.add, random_inputs((3, 4), (4,), seed=8))
+    assert {k: student.__dict__.get(k) for k in saved} == saved and "vjp" not in student.__dict__
+    with pytest.raises(GradientMistake, match="ignores grad_output"):
+        check_function(student, torch.mul, random_inputs((2, 5), (2, 5), seed=9))
+
+
+def test_graph_cut_by_detach_loses_the_graph_exercise():
+    ns = notebook(RIGHT_MUL, wiring="price.detach()")
+    check_graph(ns["apple_shopping"], book_apple, APPLE, ns)  # the nodes and values are right
+    with pytest.raises(GradientMistake, match="apple의 기울기가 없지만(.|\n)*apple's gradient is none"):
+        check_graph(ns["apple_shopping"], book_apple, APPLE, ns, references())
 
 
 def test_wrong_wiring_and_torch_ops_fail_the_graph_exercise():
@@ -263,7 +302,7 @@ def test_wrong_wiring_and_torch_ops_fail_the_graph_exercise():
     with pytest.raises(GradientMistake, match=r"result의 순전파 값이 110이지만 책의 그래프에서는 220(.|\n)*are the inputs wired"):
         check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
     ns["apple_shopping"] = lambda apple, num, ctax: (apple * num, apple * num * ctax)
-    with pytest.raises(GradientMistake, match="build the price node with Mul.apply"):
+    with pytest.raises(GradientMistake, match="build the price node with your Mul node"):
         check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
     ns["apple_shopping"] = lambda apple, num, ctax: {"result": apple * num * ctax}
     with pytest.raises(GradientMistake, match="the price node was not returned"):

@@ -7,22 +7,24 @@ of the book's Korean edition: 기울기 (gradient), 순전파 (forward), 역전�
 (upstream gradient), 형상 (shape). The notebooks' visible and hidden tests and their "check my
 progress" cells call these functions.
 
-The graph exercises are graded on their own (``check_graph``): the student's graph is rebuilt with
-reference Mul and Add nodes swapped into the notebook's globals (``reference_nodes``), so a wrong
-``Mul.backward`` costs only the Mul exercise.
+The graph exercises are graded on their own (``check_graph``): while the student's graph is built
+and differentiated, the student's own Mul and Add classes compute as reference Functions that the
+grader's hidden tests define (``behaving_as``), so a wrong ``Mul.backward`` costs only the Mul
+exercise. This module holds no reference Function: nothing here computes a graded answer.
 
 Mistakes recognised from the numbers (see ``diagnose``): ``grad_output`` ignored, operands
 swapped, a sign error, a transposed gradient, a missing sum over the batch, a factor such as the
 batch size, ``grad_output`` changed in place, the wrong number of returned gradients, float32
 where float64 was needed, and a forward instead of a central difference.
 """
+import contextlib
 from contextlib import contextmanager
 
 import torch
 
-__all__ = ["GradientMistake", "REFERENCE_NODES", "check_function", "check_graph", "check_numerical_gradient",
-           "diagnose", "graph_functions", "random_inputs", "reference_node", "reference_nodes",
-           "relative_error", "report_progress", "show_book_numbers"]
+__all__ = ["GradientMistake", "behaving_as", "check_function", "check_graph", "check_numerical_gradient",
+           "diagnose", "graph_functions", "random_inputs", "relative_error", "report_progress",
+           "show_book_numbers"]
 
 
 class GradientMistake(AssertionError):
@@ -292,40 +294,33 @@ def _forward_difference(f, x, h=1e-4):
 
 # --- the graph exercises, graded on their own -----------------------------------------------------
 
-def reference_node(name, op):
-    """A Function called ``name`` computing ``op``, whose backward asks torch's autograd (the oracle)."""
-    def forward(ctx, *inputs):
-        ctx.save_for_backward(*inputs)
-        return op(*inputs)
-
-    def backward(ctx, grad_output):
-        with torch.enable_grad():
-            inputs = [x.detach().requires_grad_() for x in ctx.saved_tensors]
-            return torch.autograd.grad(op(*inputs), inputs, grad_output)
-    return type(name, (torch.autograd.Function,), {"forward": staticmethod(forward),
-                                                    "backward": staticmethod(backward)})
-
-
-REFERENCE_NODES = {"Mul": reference_node("Mul", torch.mul), "Add": reference_node("Add", torch.add)}
+_METHODS = ("forward", "setup_context", "backward", "vjp", "jvp")
 
 
 @contextmanager
-def reference_nodes(namespace):
-    """Rebind ``namespace``'s ``Mul`` and ``Add`` (a notebook's ``globals()``) to REFERENCE_NODES.
+def behaving_as(function, reference):
+    """While inside, the class ``function`` itself computes as ``reference`` (both Functions).
 
-    The student's own classes are put back afterwards, even when the code inside raises.
+    The methods are swapped on the class object, so every way the student's code reaches it (the
+    global name, ``mul = Mul.apply`` bound earlier, a subclass) builds nodes that run the reference;
+    the node is still ``function``'s own (its ``_backward_cls``). Put back afterwards, even on error.
     """
     missing = object()
-    saved = {name: namespace.get(name, missing) for name in REFERENCE_NODES}
-    namespace.update(REFERENCE_NODES)
+    saved = {name: function.__dict__.get(name, missing) for name in _METHODS}
+    for name in _METHODS:
+        if name in reference.__dict__:
+            setattr(function, name, reference.__dict__[name])
+        elif name in function.__dict__:
+            delattr(function, name)
     try:
         yield
     finally:
         for name, value in saved.items():
             if value is missing:
-                namespace.pop(name, None)
+                if name in function.__dict__:
+                    delattr(function, name)
             else:
-                namespace[name] = value
+                setattr(function, name, value)
 
 
 def _nodes(returned, names):
@@ -336,49 +331,73 @@ def _nodes(returned, names):
     return dict(zip(names, returned))
 
 
-def check_graph(build, reference, values, namespace, upstream=1.0):
-    """Grade a graph exercise on its own code: the student's ``build`` with reference Mul and Add.
+def _student_function(namespace, op, name):
+    function = namespace.get(op)
+    if not (isinstance(function, type) and issubclass(function, torch.autograd.Function)):
+        _fail(name, f"{op} 클래스(torch.autograd.Function)가 정의되어 있지 않습니다. 위의 셀을 먼저 실행하세요",
+              f"no {op} Function is defined: run the cells above first")
+    return function
+
+
+def check_graph(build, reference, values, namespace, references=None, upstream=1.0):
+    """Grade a graph exercise on its own code: the nodes the student's ``build`` makes and wires.
 
     build: the student's function (``apple_shopping``), called with float64 leaves in the order of
     ``values`` ({name: number}); it returns its nodes as a tuple or a dict. reference: the book's
     graph in torch ops, same arguments, returning {node name: tensor} with the output last.
-    namespace: the notebook's ``globals()``, where ``Mul`` and ``Add`` are rebound to
-    REFERENCE_NODES while ``build`` runs (``reference_nodes``), so only the graph is graded, not
-    the student's Mul and Add. Every returned node must be the book's operation there (built with
-    ``Mul.apply`` / ``Add.apply``), with the book's forward value, and every leaf and node the
-    book's gradient for ``upstream`` fed into the output.
+    namespace: the notebook's ``globals()``, where the student's ``Mul`` and ``Add`` classes are.
+    Every returned node must be made by the student's class of the book's operation (``Mul.apply``,
+    ``Add.apply``) and have the book's forward value. references ({"Mul": a Function, ...}, given by
+    the grader's hidden tests): while ``build`` runs and its graph is differentiated, the student's
+    classes compute as these (``behaving_as``), so the graph's gradients are graded without the
+    student's own ``backward``s; every leaf and node must then get the book's gradient for
+    ``upstream`` fed into the output. Without references only the nodes and their values are checked.
     """
     name = build.__name__
     leaves = [torch.tensor([float(v)], dtype=torch.float64, requires_grad=True) for v in values.values()]
     ref_leaves = [x.detach().clone().requires_grad_() for x in leaves]
     expected = reference(*ref_leaves)
-    with reference_nodes(namespace):
+    ops = {node: type(want.grad_fn).__name__.split("Backward")[0] for node, want in expected.items()}
+    functions = {op: _student_function(namespace, op, name) for op in sorted(set(ops.values()))}
+    with contextlib.ExitStack() as swapped:
+        for op, function in functions.items():
+            if references and op in references:
+                swapped.enter_context(behaving_as(function, references[op]))
         try:
             got = _nodes(build(*leaves), list(expected))
         except NotImplementedError:
             _fail(name, "아직 구현하지 않았습니다", "not implemented yet")
-    for node, want in expected.items():
-        op = type(want.grad_fn).__name__.split("Backward")[0]
-        tensor = got.get(node)
-        if tensor is None:
-            _fail(name, f"{node} 노드를 돌려주지 않았습니다", f"the {node} node was not returned")
-        if not isinstance(getattr(tensor, "grad_fn", None), REFERENCE_NODES[op]._backward_cls):
-            _fail(name, f"{node} 노드는 {op}.apply로 만드세요", f"build the {node} node with {op}.apply")
-        if not torch.allclose(tensor.detach(), want.detach()):
-            _fail(name, f"{node}의 순전파 값이 {tensor.item():.4g}이지만 책의 그래프에서는 {want.item():.4g}입니다. "
-                  "입력을 맞게 연결했나요?",
-                  f"{node}'s forward value is {tensor.item():.4g}, the book's graph gives {want.item():.4g}: "
-                  "are the inputs wired right?")
-    names = [*values, *expected]
+        for node, want in expected.items():
+            tensor, op = got.get(node), ops[node]
+            if tensor is None:
+                _fail(name, f"{node} 노드를 반환하지 않았습니다", f"the {node} node was not returned")
+            if not isinstance(getattr(tensor, "grad_fn", None), functions[op]._backward_cls):
+                _fail(name, f"{node} 노드는 여러분의 {op} 노드({op}.apply)로 만드세요",
+                      f"build the {node} node with your {op} node ({op}.apply)")
+            if not torch.allclose(tensor.detach(), want.detach()):
+                _fail(name, f"{node}의 순전파 값이 {tensor.item():.4g}이지만 책의 그래프에서는 {want.item():.4g}입니다. "
+                      "입력을 맞게 연결했나요?",
+                      f"{node}'s forward value is {tensor.item():.4g}, the book's graph gives {want.item():.4g}: "
+                      "are the inputs wired right?")
+        if references:
+            _check_graph_gradients(name, got, expected, leaves, ref_leaves, list(values), upstream)
+
+
+def _check_graph_gradients(name, got, expected, leaves, ref_leaves, leaf_names, upstream):
     g = torch.full((1,), float(upstream), dtype=torch.float64)
     output = list(expected)[-1]
-    grads = torch.autograd.grad(got[output], [*leaves, *(got[n] for n in expected)], g)
+    try:
+        grads = torch.autograd.grad(got[output], [*leaves, *(got[n] for n in expected)], g, allow_unused=True)
+    except RuntimeError as error:  # a node cut from the graph (detach, .data, a new tensor)
+        _fail(name, "출력에서 입력까지 역전파가 이어지지 않습니다 (detach()나 .data로 그래프를 끊었나요?)",
+              f"backpropagation does not reach every input from the output: {str(error).splitlines()[0]}")
     want = torch.autograd.grad(expected[output], [*ref_leaves, *expected.values()], g)
-    for node, mine, book in zip(names, grads, want):
-        if not torch.allclose(mine, book):
-            _fail(name, f"{node}의 기울기가 {mine.item():.4g}이지만 책의 그래프에서는 {book.item():.4g}입니다. 이 검사는 "
+    for node, mine, book in zip([*leaf_names, *expected], grads, want):
+        if mine is None or not torch.allclose(mine, book):
+            korean, english = ("없지만", "none") if mine is None else (f"{mine.item():.4g}이지만", f"{mine.item():.4g}")
+            _fail(name, f"{node}의 기울기가 {korean} 책의 그래프에서는 {book.item():.4g}입니다. 이 검사는 "
                   "참조 Mul과 Add를 쓰므로, 그래프의 연결을 확인하세요",
-                  f"{node}'s gradient is {mine.item():.4g}, the book's graph gives {book.item():.4g}; this check "
+                  f"{node}'s gradient is {english}, the book's graph gives {book.item():.4g}; this check "
                   "uses reference Mul and Add nodes, so look at how the graph is wired")
 
 
