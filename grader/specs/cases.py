@@ -187,28 +187,7 @@ def _judge_graph(expected, leaf_grads, result):
     return ""
 
 
-# --- a model with a params dict -------------------------------------------------------------------
-
-def model_case(target, init, params, inputs, reference, functions, method="loss"):
-    """A model class ``target(*init, dtype=float64)`` with its ``params`` set to fresh values.
-
-    params: {name: shape}; inputs: shapes or ``Labels``; reference(params, *inputs): the same
-    output from torch ops; functions: the custom Functions the output must be built from.
-    """
-    def build(generator):
-        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
-        data = _draw(inputs, generator)
-        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
-        out = reference(leaves, *data)
-        upstream = _upstream(out.shape, generator)
-        grads = torch.autograd.grad(out, list(leaves.values()), upstream)
-        request = {"kind": "model", "target": target, "init": list(init), "dtype": "float64",
-                   "params": [[name, encode(v)] for name, v in values.items()], "method": method,
-                   "inputs": [encode(x) for x in data], "upstream": encode(upstream)}
-        return Case(request, lambda result: _judge_model(out.detach(), dict(zip(params, grads)),
-                                                         functions, result))
-    return build
-
+# --- a net built in the runner, its layers the spec's references ---------------------------------
 
 def _judge_model(out, grads, functions, result):
     found = set(names(result, "functions"))
@@ -221,6 +200,94 @@ def _judge_model(out, grads, functions, result):
             return f"no gradient for {name}"
         if got.dtype != _dtype(want) or not _close(got, want):
             return f"wrong gradient for {name}"
+    return ""
+
+
+def layered_net_case(target, init, params, inputs, reference, functions, references):
+    """The student's net class ``target(*init)``, its parameters set to fresh values, its layers
+    computing as ``references``.
+
+    params: {name: shape}; inputs: shapes or ``Labels``; reference(params, *inputs): the same loss
+    from torch ops; functions: the custom Functions the loss must be built from. The runner ("net"
+    kind) swaps the spec's reference Functions into the student's layer classes of those names (by
+    object, so the net's points depend on the net's own code) and copies the parameters into the
+    net's own tensors in place (the book's design, layer objects that hold W and b, sees them).
+    """
+    def build(generator):
+        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
+        data = _draw(inputs, generator)
+        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
+        out = reference(leaves, *data)
+        upstream = _upstream(out.shape, generator)
+        grads = torch.autograd.grad(out, list(leaves.values()), upstream)
+        request = {"kind": "net", "references": references, "layers": sorted(functions), "source": "student",
+                   "net": target, "init": list(init), "dtype": "float64", "seed": 0,
+                   "params": [[name, encode(v)] for name, v in values.items()],
+                   "loss": {"inputs": [encode(x) for x in data], "upstream": encode(upstream)}}
+        return Case(request, lambda result: _judge_model(out.detach(), dict(zip(params, grads)),
+                                                         functions, result))
+    return build
+
+
+def trained_case(target, data, references, net, init, options, minimum):
+    """The student's training function ``target(net, x_train, t_train, **options)`` on a reference net.
+
+    data(generator) -> (x_train, t_train, x_test, t_test), drawn at grading time. The runner gets
+    the training data and the test inputs only; the test labels stay here, where the accuracy of
+    the runner's predictions is computed: at least ``minimum`` passes.
+    """
+    def build(generator):
+        x_train, t_train, x_test, t_test = data(generator)
+        request = {"kind": "net", "references": references, "layers": [], "source": "reference", "net": net,
+                   "init": list(init), "dtype": "float32", "seed": int(torch.randint(2**31, (1,), generator=generator)),
+                   "train": {"target": target, "inputs": [encode(x_train), encode(t_train)], "options": options},
+                   "predict": encode(x_test)}
+        return Case(request, lambda result: _judge_predictions(t_test, minimum, result))
+    return build
+
+
+def sgd_case(target, references, net, init, params, inputs, options):
+    """The student's training function run on a small float64 reference net from known parameters:
+    after it, the net's loss and gradients on the training data must be those of plain minibatch
+    SGD (``param -= lr * grad`` per batch, the notebook's batches), computed here."""
+    def build(generator):
+        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
+        x, t = _draw(inputs, generator)
+        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
+        batches = torch.Generator().manual_seed(options["seed"])
+        for _ in range(options["epochs"]):
+            for batch in torch.randperm(len(x), generator=batches).split(options["batch_size"]):
+                grads = torch.autograd.grad(_net_loss(leaves, x[batch], t[batch]), list(leaves.values()))
+                with torch.no_grad():
+                    for leaf, grad in zip(leaves.values(), grads):
+                        leaf -= options["lr"] * grad
+        out = _net_loss(leaves, x, t)
+        grads = torch.autograd.grad(out, list(leaves.values()))
+        request = {"kind": "net", "references": references, "layers": [], "source": "reference", "net": net,
+                   "init": list(init), "dtype": "float64", "seed": 0,
+                   "params": [[name, encode(v)] for name, v in values.items()],
+                   "train": {"target": target, "inputs": [encode(x), encode(t)], "options": options},
+                   "loss": {"inputs": [encode(x), encode(t)], "upstream": encode(torch.tensor(1.0, dtype=torch.float64))}}
+        return Case(request, lambda result: _judge_sgd(out.detach(), dict(zip(params, grads)), result))
+    return build
+
+
+def _judge_sgd(out, grads, result):
+    problem = _judge_model(out, grads, set(), result)
+    return problem and f"after training, {problem}: the parameters are not those of plain SGD steps"
+
+
+def _net_loss(p, x, t):
+    return torch.nn.functional.cross_entropy(torch.relu(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"], t)
+
+
+def _judge_predictions(labels, minimum, result):
+    predicted = numbers(field(result, "predicted"), "predicted")
+    if predicted.shape != tuple(labels.shape):
+        return f"{predicted.shape} predictions for {len(labels)} test inputs"
+    accuracy = (predicted.values == labels.double()).double().mean().item()
+    if accuracy < minimum:
+        return f"held-out accuracy {accuracy:.3f} < {minimum} after training with your train()"
     return ""
 
 
