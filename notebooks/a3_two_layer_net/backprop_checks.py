@@ -264,7 +264,7 @@ def check_numerical_gradient(numerical_gradient, seed=0):
     f = lambda v: (weights * v ** 3).sum() / 3 + (v[0] * v[1]).sum()  # noqa: E731
     x_kept = x.clone()
     got = torch.as_tensor(numerical_gradient(f, x))
-    if not torch.equal(x, x_kept):
+    if not torch.allclose(x, x_kept, rtol=1e-12, atol=0):  # x[i] += h; x[i] -= 2*h; x[i] += h rounds
         _fail(name, "x가 원래 값으로 돌아오지 않았습니다. x[i]를 바꿔 f를 계산한 뒤에는 되돌리세요",
               "x was not restored: put x[i] back after each evaluation", CENTRAL)
     expected = weights * x ** 2
