@@ -102,6 +102,12 @@ def mistakes(correct):
         "accumulating_grad": dict(correct, train=correct["train"].replace(sgd, accumulating)),
         "ascent": answers_with(correct, "train", RIGHT_SGD, "param += lr * grad"),
         "never_updates": answers_with(correct, "train", RIGHT_SGD, "pass"),
+        # gradient() by .backward(), .grad never zeroed: a second call returns twice the gradient
+        "gradient_accumulates": dict(correct, two_layer_net=correct["two_layer_net"].replace(
+            "        grads = torch.autograd.grad(self.loss(x, t), list(self.params.values()))\n"
+            "        return dict(zip(self.params, grads))",
+            "        self.loss(x, t).backward()\n"
+            "        return {name: p.grad for name, p in self.params.items()}")),
     }
 
 
@@ -110,7 +116,8 @@ def mistakes(correct):
 STUDENTS = {
     "relu_book_accumulating": (("relu_ignores_upstream", "book_design", "accumulating_grad"),
                                {"test_layers", "test_accuracy"}),
-    "softmax_never_updates": (("softmax_not_divided", "never_updates"), {"test_layers", "test_accuracy"}),
+    "softmax_accumulates_never_updates": (("softmax_not_divided", "gradient_accumulates", "never_updates"),
+                                          {"test_layers", "test_two_layer_net", "test_accuracy"}),
     "float32_torch_ops_ascent": (("float32_numerical", "torch_ops_net", "ascent"),
                                  {"test_numerical_gradient", "test_two_layer_net", "test_accuracy"}),
     "stepwise_restore": (("stepwise_restore",), set()),

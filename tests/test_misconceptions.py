@@ -2,6 +2,7 @@
 
 A deliberately wrong Function per mistake goes through the same checks as the hidden tests.
 """
+import json
 import sys
 
 import pytest
@@ -11,8 +12,9 @@ import torch.nn.functional as F
 from grader.course import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "solutions" / "a1_backprop"))
-from backprop_checks import (GradientMistake, behaving_as, check_function, check_graph,  # noqa: E402
-                             check_numerical_gradient, random_inputs, report_progress, show_book_numbers)
+from backprop_checks import (CASES, LARGE_LOGITS, GradientMistake, behaving_as, check_function,  # noqa: E402
+                             check_graph, check_numerical_gradient, random_inputs, report_progress,
+                             show_book_numbers)
 
 
 def function(name, forward, backward, save=lambda ctx, *xs: ctx.save_for_backward(*xs)):
@@ -339,3 +341,183 @@ def test_trailing_nones_are_accepted_as_torch_accepts_them():
     check_function(mul(lambda g, x, y: (g * y, g * x, None, None)), torch.mul, random_inputs((3,), (3,)))
     with pytest.raises(GradientMistake, match="wrong number of returned gradients"):
         check_function(mul(lambda g, x, y: (g * y, None, g * x)), torch.mul, random_inputs((3,), (3,)))
+
+
+# --- one source of cases: each wrong answer fails the notebook's hidden checks and the grader's ----
+
+RUNNER = {"__name__": "verify_runner"}
+exec((REPO_ROOT / "grader" / "inside" / "verify_runner.py").read_text(), RUNNER)
+
+
+def graders_problems(assignment, grade_id, namespace):
+    """The spec's cases for ``grade_id`` run in-process by the runner's own functions (the judges
+    and the cases, without the sandbox and channel, which tests/test_verify.py covers)."""
+    from grader.steps import verify
+    generator = torch.Generator().manual_seed(11)
+    problems = []
+    for build in verify.spec_for(assignment).TESTS[grade_id]:
+        case = build(generator)
+        request = json.loads(json.dumps(case.request))
+        try:
+            result = RUNNER["KINDS"][request["kind"]](request, namespace)
+        except Exception as error:  # the student's code raised
+            problems.append(f"raised {error!r}")
+            continue
+        problems.append(case.reason(json.loads(json.dumps(result))))
+    return [problem for problem in problems if problem]
+
+
+def notebooks_problems(function, reference, key, **options):
+    """What the notebook's hidden checks say, drawing every case of ``CASES[key]``."""
+    problems = []
+    for number, shapes in enumerate(CASES[key]):
+        try:
+            check_function(function, reference, random_inputs(*shapes, seed=number, **options),
+                           seed=number, gradcheck=not options)
+        except GradientMistake as mistake:
+            problems.append(str(mistake))
+    return problems
+
+
+def softmax_problems(softmax):
+    problems = []
+    for number, (n, c) in enumerate(CASES["SoftmaxWithLoss"]):
+        labels = torch.arange(n) % c
+        for scale in (1.0, LARGE_LOGITS):
+            (x,) = random_inputs((n, c), seed=number, scale=scale)
+            try:
+                check_function(softmax, F.cross_entropy, [x, labels], seed=number, gradcheck=scale == 1.0)
+            except GradientMistake as mistake:
+                problems.append(str(mistake))
+    return problems
+
+
+def saving_x(name, forward, backward):
+    """A Function that saves its inputs and computes its gradient from them in backward."""
+    return function(name, forward, lambda ctx, g, *saved: backward(g, *saved[:-1]))
+
+
+def float32_buffer(g, t):  # a float32 buffer cast back: float64's dtype, float32's digits
+    buffer = torch.zeros(t.shape)
+    buffer += g * 2 * t
+    return buffer.double()
+
+
+def sum_without_keepdim(g, x, y):  # right for (n,) operands, wrong for (1, n)
+    return tuple(g.sum(dim=0) if v.shape != g.shape else g for v in (x, y))
+
+
+def naive_softmax(g, x, t):
+    y = x.exp() / x.exp().sum(dim=1, keepdim=True)  # no max subtracted: inf / inf at large logits
+    t = F.one_hot(t, x.shape[1]).to(x.dtype) if t.dim() == 1 else t
+    return g * (y - t) / x.shape[0], None
+
+
+def stable_softmax(g, x, t):
+    t = F.one_hot(t, x.shape[1]).to(x.dtype) if t.dim() == 1 else t
+    return g * (torch.softmax(x, dim=1) - t) / x.shape[0], None
+
+
+def cross_entropy(x, t):
+    return F.cross_entropy(x, t)
+
+
+WRONG = {  # name: (Function, torch's op, CASES key, assignment, grade id, words of the notebook's message)
+    "float32 buffer cast back": (saving_x("Square", torch.square, float32_buffer), torch.square, "Square",
+                                 "a1_backprop", "test_square", "float32's ~7 digits"),
+    "sum(dim=0) for a (1, n) operand": (saving_x("Add", torch.add, sum_without_keepdim), torch.add, "Add",
+                                        "a1_backprop", "test_add", "shape"),
+    "ReLU's gradient 1 at exactly 0": (saving_x("ReLU", torch.relu, lambda g, x: g * (x >= 0)), torch.relu, "ReLU",
+                                       "a2_layers", "test_relu", "wrong gradient values"),
+    "softmax without the max subtracted": (saving_x("SoftmaxWithLoss", cross_entropy, naive_softmax), None,
+                                           "SoftmaxWithLoss", "a2_layers", "test_softmax_with_loss", "NaN"),
+}
+RIGHT = {
+    "Square": saving_x("Square", torch.square, lambda g, t: g * 2 * t),
+    "Add": saving_x("Add", torch.add, lambda g, x, y: (g.sum_to_size(x.shape), g.sum_to_size(y.shape))),
+    "ReLU": saving_x("ReLU", torch.relu, lambda g, x: g * (x > 0)),
+    "SoftmaxWithLoss": saving_x("SoftmaxWithLoss", cross_entropy, stable_softmax),
+}
+
+
+def notebook_and_grader(fn, op, key, assignment, grade_id):
+    if key == "SoftmaxWithLoss":
+        notebook = softmax_problems(fn)
+    else:
+        notebook = notebooks_problems(fn, op, key) + (notebooks_problems(fn, op, key, zeros=True) if key == "ReLU" else [])
+    return notebook, graders_problems(assignment, grade_id, {"__name__": "__main__", key: fn})
+
+
+@pytest.mark.parametrize("mistake", WRONG)
+def test_each_wrong_answer_fails_the_notebooks_checks_and_the_graders(mistake):
+    fn, op, key, assignment, grade_id, words = WRONG[mistake]
+    notebook, grader = notebook_and_grader(fn, op, key, assignment, grade_id)
+    assert notebook and any(words in problem for problem in notebook), notebook
+    assert grader, "the grader's check passed it"
+
+
+@pytest.mark.parametrize("key", RIGHT)
+def test_the_right_variants_pass_both(key):
+    assignment, grade_id = next((w[3], w[4]) for w in WRONG.values() if w[2] == key)
+    op = {"Square": torch.square, "Add": torch.add, "ReLU": torch.relu}.get(key)
+    assert notebook_and_grader(RIGHT[key], op, key, assignment, grade_id) == ([], [])
+
+
+def copying(f, x, h=1e-4):
+    """Perturbs a copy of x: right when f reads its argument, zeros when f reads x itself."""
+    return central(f, x.clone(), h)
+
+
+def test_a_numerical_gradient_that_perturbs_a_copy_fails_the_notebooks_check():
+    with pytest.raises(GradientMistake, match="perturb a copy of x"):
+        check_numerical_gradient(copying)
+
+
+@pytest.mark.xfail(strict=True, reason="run_numerical calls f with the student's argument: a copy is not seen")
+def test_a_numerical_gradient_that_perturbs_a_copy_fails_the_graders_check():
+    assert graders_problems("a3_two_layer_net", "test_numerical_gradient", {"numerical_gradient": copying})
+
+
+def test_a_gradient_that_never_zeroes_grad_fails_the_graders_check():
+    namespace = {"__name__": "__main__", "torch": torch, "F": F}
+    exec(NET.replace("GRADIENT", "        loss = self.loss(x, t)\n        loss.backward()\n"
+                     "        return {name: p.grad for name, p in self.params.items()}\n"), namespace)
+    problems = graders_problems("a3_two_layer_net", "test_two_layer_net", namespace)
+    assert problems and all("gradient() called a second time" in p for p in problems), problems
+    exec(NET.replace("GRADIENT", "        grads = torch.autograd.grad(self.loss(x, t), list(self.params.values()))\n"
+                     "        return dict(zip(self.params, grads))\n"), namespace)
+    assert graders_problems("a3_two_layer_net", "test_two_layer_net", namespace) == []
+
+
+NET = '''
+class ReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+class Affine(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W, b):
+        return x @ W + b
+
+class SoftmaxWithLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, t):
+        return F.cross_entropy(x, t)
+
+class TwoLayerNet:
+    def __init__(self, i, h, o, weight_init_std=0.01, dtype=torch.float32, generator=None):
+        self.params = {"W1": torch.zeros(i, h, dtype=dtype, requires_grad=True),
+                       "b1": torch.zeros(h, dtype=dtype, requires_grad=True),
+                       "W2": torch.zeros(h, o, dtype=dtype, requires_grad=True),
+                       "b2": torch.zeros(o, dtype=dtype, requires_grad=True)}
+
+    def predict(self, x):
+        p = self.params
+        return Affine.apply(ReLU.apply(Affine.apply(x, p["W1"], p["b1"])), p["W2"], p["b2"])
+
+    def loss(self, x, t):
+        return SoftmaxWithLoss.apply(self.predict(x), t)
+
+    def gradient(self, x, t):
+GRADIENT'''

@@ -181,7 +181,8 @@ def run_net(case, namespace):
     copied into its parameter in place (layer objects holding the same tensors see it). Then, in
     this order, as the case asks: ``train``, the student's training function on training data;
     ``loss``, the net's loss on inputs and the gradients of its parameters for an upstream
-    gradient; ``predict``, the class the net predicts for each input sent (labels to score them
+    gradient (and with ``gradient``, what the net's own ``gradient()`` returns when called a
+    second time); ``predict``, the class the net predicts for each input sent (labels to score them
     never come here).
     """
     scope = {"torch": torch, "__name__": "reference"}
@@ -213,6 +214,10 @@ def run_net(case, namespace):
             out = net.loss(*[decode(x) for x in case["loss"]["inputs"]])
             grads = torch.autograd.grad(out, params, decode(case["loss"]["upstream"]), allow_unused=True)
             result.update(out=encode(out), functions=functions_in(out), grads=[encode_or_none(g) for g in grads])
+            if case["loss"].get("gradient"):  # the net's own gradient(), called twice: the second call's
+                net.gradient(*[decode(x) for x in case["loss"]["inputs"]])
+                again = net.gradient(*[decode(x) for x in case["loss"]["inputs"]])
+                result["gradient"] = [encode_or_none(again.get(name)) for name in net.params]
         if "predict" in case:
             with torch.no_grad():
                 result["predicted"] = encode(net.predict(decode(case["predict"])).argmax(dim=1))

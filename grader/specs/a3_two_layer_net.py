@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .a2_layers import affine
-from .cases import Labels, function_case, layered_net_case, numerical_case, sgd_case, trained_case
+from .a2_layers import affine_cases, relu_cases, softmax_cases
+from .cases import Labels, layered_net_case, numerical_case, sgd_case, trained_case
 
 PREAMBLE = ("import torch.nn.functional as F\nimport matplotlib.pyplot as plt\n"
             "from backprop_checks import check_function, check_numerical_gradient, graph_functions, "
@@ -131,12 +131,7 @@ def net_case(params, batch, one_hot):
 
 
 TESTS = {
-    "test_layers": [
-        function_case("ReLU", torch.relu, [(5, 6)]),
-        function_case("Affine", affine, [(6, 5), (5, 3), (3,)], exact_shapes=True),
-        function_case("SoftmaxWithLoss", F.cross_entropy, [(5, 4), Labels(5, 4, one_hot=True)]),
-        function_case("SoftmaxWithLoss", F.cross_entropy, [(4, 3), Labels(4, 3)]),
-    ],
+    "test_layers": relu_cases() + affine_cases() + softmax_cases(),  # as in a2
     "test_two_layer_net": [net_case(PARAMS, 6, False), net_case(PARAMS, 6, True), net_case(SMALL, 1, False)],
     "test_numerical_gradient": [numerical_case("numerical_gradient", (5,)),
                                 numerical_case("numerical_gradient", (3, 4)),

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["GradientMistake", "behaving_as", "check_function", "check_graph", "check_numerical_gradient",
+__all__ = ["BROADCASTS", "CASES", "GradientMistake", "LARGE_LOGITS", "behaving_as", "check_function", "check_graph", "check_numerical_gradient",
            "diagnose", "graph_functions", "random_inputs", "relative_error", "report_progress",
            "show_book_numbers"]
 
@@ -35,15 +35,40 @@ class GradientMistake(AssertionError):
         super().__init__(f"{name}: {korean}\n{name}: {english}{hint}")
 
 
-def random_inputs(*shapes, seed=1234, dtype=torch.float64):
-    """Distinct random leaves that require grad, one per shape (no two equal values, none near 0)."""
+def random_inputs(*shapes, seed=1234, dtype=torch.float64, zeros=False, scale=1.0):
+    """Distinct random leaves that require grad, one per shape (no two equal values, none near 0).
+
+    zeros: every third element exactly 0 (where ReLU's gradient is torch's convention, 0);
+    scale: values times ``scale`` (large logits: a softmax that does not subtract the max overflows).
+    """
     generator = torch.Generator().manual_seed(seed)
     leaves = []
     for shape in shapes:
         values = torch.rand(shape, generator=generator, dtype=dtype) * 3 + 0.5
         signs = torch.where(torch.rand(shape, generator=generator) < 0.3, -1.0, 1.0)
-        leaves.append((values * signs.to(dtype)).requires_grad_())
+        values = values * signs.to(dtype) * scale
+        if zeros:
+            values.view(-1)[::3] = 0
+        leaves.append(values.requires_grad_())
     return leaves
+
+
+# --- the cases: one table for the notebooks' hidden tests and the grader's own check --------------
+
+# Input shapes: equal shapes, scalars, one side broadcast ((n,), (1, n), (n, 1)), both sides
+# broadcast ((3, 1) with (1, 4)), three dimensions.
+BROADCASTS = [[(), ()], [(6,), (6,)], [(3, 4), (4,)], [(3, 4), (3, 1)], [(4,), (3, 4)], [(3, 5), (1, 5)],
+              [(3, 1), (1, 4)], [(2, 1, 4), (3, 1)]]
+CASES = {
+    "Square": [[()], [(7,)], [(3, 5)]],
+    "Add": BROADCASTS,
+    "Mul": BROADCASTS,
+    "ReLU": [[(7,)], [(4, 6)], [(2, 3, 5)]],  # with exact zeros (``zeros=True``)
+    "Sigmoid": [[()], [(8,)], [(3, 5)]],
+    "Affine": [[(5, 3), (3, 4), (4,)], [(1, 6), (6, 2), (2,)], [(7, 4), (4, 4), (4,)]],
+    "SoftmaxWithLoss": [(6, 4), (3, 5), (4, 3)],  # logits; labels integer, one-hot, integer
+}
+LARGE_LOGITS = 300.0  # logits up to about ±1000: exp overflows above 710 in float64
 
 
 def relative_error(a, b):
@@ -60,8 +85,19 @@ FLOAT32 = ("float64가 필요한 곳에서 float32를 썼습니다. torch.zeros(
            "float32, which keeps only ~7 digits (use torch.zeros_like(x) or dtype=x.dtype)")
 
 
-def _close(a, b):
-    return b is not None and a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+def _close(a, b, rtol=1e-5, atol=1e-7):
+    return b is not None and a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol)
+
+
+def _right(got, expected):
+    """A right gradient: in float64 a formula agrees with torch to ~1e-15, float32's 7 digits do not."""
+    return _close(got, expected, *((1e-9, 1e-12) if expected.dtype == torch.float64 else (1e-5, 1e-7)))
+
+
+FLOAT32_DIGITS = ("기울기가 float64이지만 float32의 유효 숫자(7자리쯤)밖에 없습니다. 중간에 float32 텐서(torch.zeros(shape), "
+                  "torch.tensor(...))를 거쳤나요? (torch.zeros_like(x)를 쓰거나 dtype=x.dtype을 주세요)",
+                  "the gradient is float64 but has only float32's ~7 digits: did it pass through a float32 "
+                  "tensor (torch.zeros(shape), torch.tensor(...))? Use torch.zeros_like(x) or dtype=x.dtype")
 
 
 def _factor(got, expected):
@@ -98,8 +134,10 @@ def diagnose(got, expected, ones_expected=None, swapped=None):
                     f"shape {tuple(expected.shape)}")
         return (f"기울기의 형상은 {tuple(got.shape)}, 입력의 형상은 {tuple(expected.shape)}입니다. 둘이 같아야 합니다",
                 f"gradient shape {tuple(got.shape)} differs from the input's {tuple(expected.shape)}")
-    if _close(got, expected):
+    if _right(got, expected):
         return None
+    if expected.dtype == torch.float64 and got.dtype == torch.float64 and _close(got, expected):
+        return FLOAT32_DIGITS
     if ones_expected is not None and _close(got, ones_expected):
         return ("backward가 grad_output을 무시합니다. 연쇄 법칙에 따라 상류 기울기를 곱해야 합니다",
                 "backward ignores grad_output: by the chain rule, multiply by the upstream gradient")
@@ -154,7 +192,7 @@ def _call_backward(function, node, upstream, name, formula):
     return tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
 
 
-def check_function(function, reference, inputs, name=None, formula="", seed=0, exact_shapes=False):
+def check_function(function, reference, inputs, name=None, formula="", seed=0, exact_shapes=False, gradcheck=True):
     """Check ``function`` (a ``torch.autograd.Function``) against ``reference`` (torch ops).
 
     inputs: float64 leaves, e.g. from ``random_inputs((3, 4), (4,))``; an input that does not
@@ -165,6 +203,8 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
     gradient that is not all ones; float64 ``gradcheck`` passes. Without ``exact_shapes`` a
     broadcast-shaped gradient is summed down as the engine does (Add of a row to a matrix); with
     it, a gradient must have its input's shape (Affine's bias: the sum over the batch is the skill).
+    gradcheck=False where a finite difference means nothing: inputs at a kink (ReLU at exactly 0,
+    where the gradient must be torch's convention, 0) or so large that f's rounding swamps it.
     """
     name = name or function.__name__
     leaves = _leaves(inputs)
@@ -189,6 +229,10 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
               f"합니다. 지금은 {len(raw)}개를 돌려줍니다 (기울기가 없는 입력에는 None)",
               f"wrong number of returned gradients: forward takes {len(leaves)} inputs, backward "
               f"returned {len(raw)}; return one per input (None for an input such as labels)", formula)
+    if any(torch.is_tensor(g) and g.is_floating_point() and not torch.isfinite(g).all() for g in raw):
+        _fail(name, "기울기에 NaN이나 무한대가 있습니다. 큰 입력에서 exp가 넘치지 않나요? (소프트맥스는 최댓값을 빼고 "
+              "계산합니다)", "the gradient holds NaN or infinity: does exp overflow for large inputs? (a softmax "
+              "subtracts the maximum first)", formula)
     if not torch.equal(upstream, kept):
         _fail(name, "backward가 grad_output을 제자리에서(in place) 바꿉니다. 그러면 그래프의 다른 가지의 "
               "기울기가 오류 없이 틀어지고, gradcheck도 이를 잡지 못합니다 (grad_output.clone()을 바꾸거나 "
@@ -210,7 +254,8 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
         mistake = diagnose(g, e, o, others[0] if len(others) == 1 else None)
         if mistake:
             _fail(where, *mistake, formula)
-    _gradcheck(function, leaves, name, formula)
+    if gradcheck:
+        _gradcheck(function, leaves, name, formula)
 
 
 def _broadcastable(small, big):
@@ -272,6 +317,7 @@ def check_numerical_gradient(numerical_gradient, seed=0):
     expected[1] += x[0]
     if got.shape == expected.shape and got.dtype == expected.dtype:
         if relative_error(got, expected) < 1e-7:
+            _check_perturbs_x_itself(numerical_gradient, f, x, expected)
             return
         if relative_error(got, _forward_difference(f, x)) < 1e-9:
             _fail(name, "전방 차분 (f(x+h) - f(x)) / h를 썼습니다. 그 오차는 h에 비례하고, 책의 중심 차분은 h²에 "
@@ -281,6 +327,18 @@ def check_numerical_gradient(numerical_gradient, seed=0):
     _fail(name, *(diagnose(got, expected) or ("중심 차분의 오차가 너무 큽니다",
                                               "not accurate enough for a float64 central difference")),
           CENTRAL)
+
+
+def _check_perturbs_x_itself(numerical_gradient, f, x, expected):
+    """f may read x itself and ignore its argument, as gradient_check's ``lambda _: net.loss(x, t)``
+    does: then only a numerical gradient that changes x itself (not a copy) sees f change."""
+    got = torch.as_tensor(numerical_gradient(lambda _: f(x), x))
+    if got.shape != expected.shape or relative_error(got, expected) >= 1e-7:
+        _fail("numerical_gradient", "x의 복사본을 바꾸나요? f가 인자를 쓰지 않고 x를 직접 읽으면(gradient_check의 "
+              "lambda _: net.loss(x, t)처럼) 기울기가 0이 됩니다. x 자체를 바꾸고 되돌리세요",
+              "does it perturb a copy of x? When f reads x itself and ignores its argument (as "
+              "gradient_check's lambda _: net.loss(x, t) does), the gradient comes out 0: change x itself, "
+              "then put it back", CENTRAL)
 
 
 def _forward_difference(f, x, h=1e-4):
