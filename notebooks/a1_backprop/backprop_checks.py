@@ -150,10 +150,10 @@ def diagnose(got, expected, ones_expected=None, swapped=None):
     if factor is not None:
         n, big = max(factor, 1 / abs(factor)), factor > 1
         if abs(n - round(n)) < 1e-3:
-            return (f"기울기가 {round(n)}배 {'큽니다' if big else '작습니다'}. 배치 크기 N(또는 2)으로 "
-                    "나누기를 빠뜨렸거나 두 번 했나요?",
-                    f"the gradient is {round(n)} times too {'large' if big else 'small'}: a missing "
-                    "(or extra) division by the batch size N (or by 2)?")
+            return (f"기울기가 {round(n)}배 {'큽니다' if big else '작습니다'}. 국소적 미분의 상수(x²의 2 같은)나 "
+                    "배치 크기 N으로 나누기를 빠뜨렸거나 두 번 곱했나요?",
+                    f"the gradient is {round(n)} times too {'large' if big else 'small'}: a constant of the "
+                    "local derivative (the 2 of x²) or a division by the batch size N missing or applied twice?")
         return f"기울기가 {factor:.3g}배만큼 다릅니다", f"the gradient is off by a factor {factor:.3g}"
     return "기울기의 값이 틀렸습니다", "wrong gradient values"
 
@@ -213,7 +213,7 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
     except NotImplementedError:
         _fail(name, "아직 구현하지 않았습니다", "not implemented yet")
     if not isinstance(getattr(out, "grad_fn", None), function._backward_cls):
-        _fail(name, f"결과가 여러분의 {name}로 만들어지지 않았습니다 ({name}.apply를 쓰세요)",
+        _fail(name, f"결과가 여러분의 {name} 노드로 만들어지지 않았습니다 ({name}.apply를 쓰세요)",
               f"the result was not produced by your {name} Function")
     expected_out = reference(*[x.detach() for x in inputs])
     if out.shape != expected_out.shape or not torch.allclose(out.detach(), expected_out):
