@@ -169,7 +169,6 @@ def run_numerical(case, namespace):
 KINDS = {"function": run_function, "graph": run_graph, "model": run_model, "numerical": run_numerical}
 
 
-
 def run_net(case, namespace):
     """A net built and used here, its layers computing as the spec's reference Functions.
 
@@ -214,7 +213,7 @@ def run_net(case, namespace):
             out = net.loss(*[decode(x) for x in case["loss"]["inputs"]])
             grads = torch.autograd.grad(out, params, decode(case["loss"]["upstream"]), allow_unused=True)
             result.update(out=encode(out), functions=functions_in(out), grads=[encode_or_none(g) for g in grads])
-            if case["loss"].get("gradient"):  # the net's own gradient(), called twice: the second call's
+            if case["loss"].get("gradient"):  # the net's own gradient(), called twice: the second result
                 net.gradient(*[decode(x) for x in case["loss"]["inputs"]])
                 again = net.gradient(*[decode(x) for x in case["loss"]["inputs"]])
                 result["gradient"] = [encode_or_none(again.get(name)) for name in net.params]
@@ -232,6 +231,7 @@ def run_net(case, namespace):
 
 
 KINDS["net"] = run_net
+
 
 def describe(error):
     return f"{type(error).__name__}: {str(error)[:300]}"
