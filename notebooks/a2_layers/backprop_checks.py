@@ -225,8 +225,8 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
     while len(raw) > len(leaves) and raw[-1] is None:  # torch accepts extra trailing Nones
         raw = raw[:-1]
     if len(raw) != len(leaves):
-        _fail(name, f"backward는 forward의 입력마다 하나씩, {len(leaves)}개의 기울기를 돌려주어야 "
-              f"합니다. 지금은 {len(raw)}개를 돌려줍니다 (기울기가 없는 입력에는 None)",
+        _fail(name, f"backward는 forward의 입력마다 하나씩, {len(leaves)}개의 기울기를 반환해야 "
+              f"합니다. 지금은 {len(raw)}개를 반환합니다 (기울기가 없는 입력에는 None)",
               f"wrong number of returned gradients: forward takes {len(leaves)} inputs, backward "
               f"returned {len(raw)}; return one per input (None for an input such as labels)", formula)
     if any(torch.is_tensor(g) and g.is_floating_point() and not torch.isfinite(g).all() for g in raw):
@@ -247,7 +247,7 @@ def check_function(function, reference, inputs, name=None, formula="", seed=0, e
             continue
         where = f"{name} (입력/input {i})"
         if g is None:
-            _fail(where, "기울기 대신 None을 돌려주었습니다", "returned None instead of a gradient", formula)
+            _fail(where, "기울기 대신 None을 반환했습니다", "returned None instead of a gradient", formula)
         if not exact_shapes and torch.is_tensor(g) and g.shape != e.shape and g.dim() >= e.dim():
             g = g.sum_to_size(e.shape) if _broadcastable(e.shape, g.shape) else g
         others = [x for j, x in enumerate(expected) if j != i and x is not None and x.shape == e.shape]
