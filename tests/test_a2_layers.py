@@ -45,7 +45,7 @@ def test_correct_gets_full_marks_and_blank_gets_zero(graded):
     ("book_relu", "test_relu", ["제자리", "in place"]),
     ("bias_not_summed", "test_affine", ["배치에 대해 합하", "sum over the batch"]),  # the visible check says it
     ("book_softmax", "test_softmax_with_loss", ["grad_output을 무시", "ignores grad_output", "(y - t) / N"]),
-    ("one_gradient", "test_softmax_with_loss", ["2개를 돌려줍니다", "one gradient per input"]),
+    ("one_gradient", "test_softmax_with_loss", ["2개를 반환합니다", "one gradient per input"]),
 ])
 def test_each_mistake_loses_only_its_exercise_and_is_named(graded, student, test, words):
     course, scores = graded

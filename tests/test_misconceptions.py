@@ -2,6 +2,7 @@
 
 A deliberately wrong Function per mistake goes through the same checks as the hidden tests.
 """
+import json
 import sys
 
 import pytest
@@ -11,8 +12,8 @@ import torch.nn.functional as F
 from grader.course import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "solutions" / "a1_backprop"))
-from backprop_checks import (REFERENCE_NODES, GradientMistake, check_function, check_graph,  # noqa: E402
-                             check_numerical_gradient, random_inputs, reference_nodes, report_progress,
+from backprop_checks import (CASES, LARGE_LOGITS, GradientMistake, behaving_as, check_function,  # noqa: E402
+                             check_graph, check_numerical_gradient, random_inputs, report_progress,
                              show_book_numbers)
 
 
@@ -224,38 +225,78 @@ def book_fruit(apple, num_apple, tangerine, num_tangerine, ctax):
     return {"apple_price": apple_price, "tangerine_price": tangerine_price, "price": price, "result": price * ctax}
 
 
-def notebook(mul_class, add_class=RIGHT_ADD, wiring="price"):
-    """A student's notebook globals: their Mul and Add, and graph functions that look them up."""
-    namespace = {"Mul": mul_class, "Add": add_class}
-    exec("def apple_shopping(apple, num, ctax):\n"
-         "    price = Mul.apply(apple, num)\n"
-         f"    return price, Mul.apply({wiring}, ctax)\n"
-         "def fruit_shopping(apple, num_apple, tangerine, num_tangerine, ctax):\n"
+APPLE_BY_NAME = ("def apple_shopping(apple, num, ctax):\n"
+                 "    price = Mul.apply(apple, num)\n"
+                 "    return price, Mul.apply({wiring}, ctax)\n")
+# correct variants: an alias bound before grading (the name Mul is never looked up while grading)
+APPLE_BY_ALIAS = ("mul = Mul.apply\n"
+                  "def apple_shopping(apple, num, ctax):\n"
+                  "    price = mul(apple, num)\n"
+                  "    return price, mul({wiring}, ctax)\n")
+APPLE_BY_DEFAULT = ("def apple_shopping(apple, num, ctax, times=Mul.apply):\n"
+                    "    price = times(apple, num)\n"
+                    "    return price, times({wiring}, ctax)\n")
+FRUIT = ("def fruit_shopping(apple, num_apple, tangerine, num_tangerine, ctax):\n"
          "    nodes = {'apple_price': Mul.apply(apple, num_apple), 'tangerine_price': Mul.apply(tangerine, num_tangerine)}\n"
          "    nodes['price'] = Add.apply(nodes['apple_price'], nodes['tangerine_price'])\n"
-         "    return {**nodes, 'result': Mul.apply(nodes['price'], ctax)}\n", namespace)
+         "    return {**nodes, 'result': Mul.apply(nodes['price'], ctax)}\n")
+
+
+def notebook(mul_class, add_class=RIGHT_ADD, wiring="price", apple=APPLE_BY_NAME):
+    """A student's notebook globals: their Mul and Add, and graph functions that use them."""
+    namespace = {"Mul": mul_class, "Add": add_class}
+    exec(apple.format(wiring=wiring) + FRUIT, namespace)
     return namespace
 
 
-@pytest.mark.parametrize("mul_class", [RIGHT_MUL, SOURCE_MUL, mul(lambda g, x, y: 1 / 0)],
-                         ids=["right-mul", "source-mul", "crashing-mul"])
-def test_graph_exercises_are_graded_with_reference_nodes_whatever_the_students_mul(mul_class):
-    """No double penalty: the graph's points depend on the graph, not on the student's Mul."""
-    ns = notebook(mul_class, add_class=function("Add", torch.add, lambda ctx, g, x, y, out: (g, -g)))
-    check_graph(ns["apple_shopping"], book_apple, APPLE, ns, upstream=2.5)
+def reference_mul():
+    return function("ReferenceMul", torch.mul, lambda ctx, g, x, y, out: (g * y, g * x))
+
+
+def references():
+    return {"Mul": reference_mul(), "Add": function("ReferenceAdd", torch.add, lambda ctx, g, x, y, out: (g, g))}
+
+
+def new_style_mul(backward):
+    """A Mul written with torch 2's separate setup_context (forward without ctx)."""
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+    return type("Mul", (torch.autograd.Function,), {
+        "forward": staticmethod(lambda x, y: x * y), "setup_context": staticmethod(setup_context),
+        "backward": staticmethod(lambda ctx, g: backward(g, *ctx.saved_tensors))})
+
+
+@pytest.mark.parametrize("mul_class", [RIGHT_MUL, SOURCE_MUL, mul(lambda g, x, y: 1 / 0),
+                                       new_style_mul(lambda g, x, y: (y, x))],
+                         ids=["right-mul", "source-mul", "crashing-mul", "new-style-source-mul"])
+@pytest.mark.parametrize("apple", [APPLE_BY_NAME, APPLE_BY_ALIAS, APPLE_BY_DEFAULT], ids=["name", "alias", "default"])
+def test_graph_exercises_are_graded_with_reference_nodes_whatever_the_students_mul(mul_class, apple):
+    """No double penalty: the graph's points depend on the graph, not on the student's Mul, however
+    the student's code reaches its Mul (the substitution is by object, not by name)."""
+    ns = notebook(mul_class, add_class=function("Add", torch.add, lambda ctx, g, x, y, out: (g, -g)), apple=apple)
+    backward = mul_class.__dict__["backward"]
+    check_graph(ns["apple_shopping"], book_apple, APPLE, ns, references(), upstream=2.5)
     check_graph(ns["fruit_shopping"], book_fruit, {"apple": 120, "num_apple": 5, "tangerine": 80,
-                                                   "num_tangerine": 7, "ctax": 1.05}, ns, upstream=0.75)
-    assert ns["Mul"] is mul_class, "the student's Mul is put back"
+                                                   "num_tangerine": 7, "ctax": 1.05}, ns, references(), upstream=0.75)
+    assert ns["Mul"] is mul_class and mul_class.__dict__["backward"] is backward, "the student's Mul is put back"
 
 
-def test_reference_nodes_are_restored_even_on_error_and_match_torch():
-    ns = {"Mul": SOURCE_MUL}
-    with pytest.raises(ZeroDivisionError), reference_nodes(ns):
-        assert ns["Mul"] is REFERENCE_NODES["Mul"] and ns["Add"] is REFERENCE_NODES["Add"]
+def test_the_students_class_computes_as_the_reference_only_inside_and_is_restored_on_error():
+    student = new_style_mul(lambda g, x, y: (y, x))
+    saved = dict(student.__dict__)
+    with pytest.raises(ZeroDivisionError), behaving_as(student, reference_mul()):
+        check_function(student, torch.mul, random_inputs((2, 5), (5,), seed=9))
         1 / 0
-    assert ns == {"Mul": SOURCE_MUL}
-    check_function(REFERENCE_NODES["Mul"], torch.mul, random_inputs((2, 5), (5,), seed=9))
-    check_function(REFERENCE_NODES["Add"], torch.add, random_inputs((3, 4), (4,), seed=8))
+    assert {k: student.__dict__.get(k) for k in saved} == saved and "vjp" not in student.__dict__
+    with pytest.raises(GradientMistake, match="ignores grad_output"):
+        check_function(student, torch.mul, random_inputs((2, 5), (2, 5), seed=9))
+
+
+def test_graph_cut_by_detach_loses_the_graph_exercise():
+    ns = notebook(RIGHT_MUL, wiring="price.detach()")
+    check_graph(ns["apple_shopping"], book_apple, APPLE, ns)  # the nodes and values are right
+    with pytest.raises(GradientMistake, match="apple의 기울기가 없지만(.|\n)*apple's gradient is none"):
+        check_graph(ns["apple_shopping"], book_apple, APPLE, ns, references())
 
 
 def test_wrong_wiring_and_torch_ops_fail_the_graph_exercise():
@@ -263,7 +304,7 @@ def test_wrong_wiring_and_torch_ops_fail_the_graph_exercise():
     with pytest.raises(GradientMistake, match=r"result의 순전파 값이 110이지만 책의 그래프에서는 220(.|\n)*are the inputs wired"):
         check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
     ns["apple_shopping"] = lambda apple, num, ctax: (apple * num, apple * num * ctax)
-    with pytest.raises(GradientMistake, match="build the price node with Mul.apply"):
+    with pytest.raises(GradientMistake, match="build the price node with your Mul node"):
         check_graph(ns["apple_shopping"], book_apple, APPLE, ns)
     ns["apple_shopping"] = lambda apple, num, ctax: {"result": apple * num * ctax}
     with pytest.raises(GradientMistake, match="the price node was not returned"):
@@ -300,3 +341,183 @@ def test_trailing_nones_are_accepted_as_torch_accepts_them():
     check_function(mul(lambda g, x, y: (g * y, g * x, None, None)), torch.mul, random_inputs((3,), (3,)))
     with pytest.raises(GradientMistake, match="wrong number of returned gradients"):
         check_function(mul(lambda g, x, y: (g * y, None, g * x)), torch.mul, random_inputs((3,), (3,)))
+
+
+# --- one source of cases: each wrong answer fails the notebook's hidden checks and the grader's ----
+
+RUNNER = {"__name__": "verify_runner"}
+exec((REPO_ROOT / "grader" / "inside" / "verify_runner.py").read_text(), RUNNER)
+
+
+def graders_problems(assignment, grade_id, namespace):
+    """The spec's cases for ``grade_id`` run in-process by the runner's own functions (the judges
+    and the cases, without the sandbox and channel, which tests/test_verify.py covers)."""
+    from grader.steps import verify
+    generator = torch.Generator().manual_seed(11)
+    problems = []
+    for build in verify.spec_for(assignment).TESTS[grade_id]:
+        case = build(generator)
+        request = json.loads(json.dumps(case.request))
+        try:
+            result = RUNNER["KINDS"][request["kind"]](request, namespace)
+        except Exception as error:  # the student's code raised
+            problems.append(f"raised {error!r}")
+            continue
+        problems.append(case.reason(json.loads(json.dumps(result))))
+    return [problem for problem in problems if problem]
+
+
+def notebooks_problems(function, reference, key, **options):
+    """What the notebook's hidden checks say, drawing every case of ``CASES[key]``."""
+    problems = []
+    for number, shapes in enumerate(CASES[key]):
+        try:
+            check_function(function, reference, random_inputs(*shapes, seed=number, **options),
+                           seed=number, gradcheck=not options)
+        except GradientMistake as mistake:
+            problems.append(str(mistake))
+    return problems
+
+
+def softmax_problems(softmax):
+    problems = []
+    for number, (n, c) in enumerate(CASES["SoftmaxWithLoss"]):
+        labels = torch.arange(n) % c
+        for scale in (1.0, LARGE_LOGITS):
+            (x,) = random_inputs((n, c), seed=number, scale=scale)
+            try:
+                check_function(softmax, F.cross_entropy, [x, labels], seed=number, gradcheck=scale == 1.0)
+            except GradientMistake as mistake:
+                problems.append(str(mistake))
+    return problems
+
+
+def saving_x(name, forward, backward):
+    """A Function that saves its inputs and computes its gradient from them in backward."""
+    return function(name, forward, lambda ctx, g, *saved: backward(g, *saved[:-1]))
+
+
+def float32_buffer(g, t):  # a float32 buffer cast back: float64's dtype, float32's digits
+    buffer = torch.zeros(t.shape)
+    buffer += g * 2 * t
+    return buffer.double()
+
+
+def sum_without_keepdim(g, x, y):  # right for (n,) operands, wrong for (1, n)
+    return tuple(g.sum(dim=0) if v.shape != g.shape else g for v in (x, y))
+
+
+def naive_softmax(g, x, t):
+    y = x.exp() / x.exp().sum(dim=1, keepdim=True)  # no max subtracted: inf / inf at large logits
+    t = F.one_hot(t, x.shape[1]).to(x.dtype) if t.dim() == 1 else t
+    return g * (y - t) / x.shape[0], None
+
+
+def stable_softmax(g, x, t):
+    t = F.one_hot(t, x.shape[1]).to(x.dtype) if t.dim() == 1 else t
+    return g * (torch.softmax(x, dim=1) - t) / x.shape[0], None
+
+
+def cross_entropy(x, t):
+    return F.cross_entropy(x, t)
+
+
+WRONG = {  # name: (Function, torch's op, CASES key, assignment, grade id, words of the notebook's message)
+    "float32 buffer cast back": (saving_x("Square", torch.square, float32_buffer), torch.square, "Square",
+                                 "a1_backprop", "test_square", "float32's ~7 digits"),
+    "sum(dim=0) for a (1, n) operand": (saving_x("Add", torch.add, sum_without_keepdim), torch.add, "Add",
+                                        "a1_backprop", "test_add", "shape"),
+    "ReLU's gradient 1 at exactly 0": (saving_x("ReLU", torch.relu, lambda g, x: g * (x >= 0)), torch.relu, "ReLU",
+                                       "a2_layers", "test_relu", "wrong gradient values"),
+    "softmax without the max subtracted": (saving_x("SoftmaxWithLoss", cross_entropy, naive_softmax), None,
+                                           "SoftmaxWithLoss", "a2_layers", "test_softmax_with_loss", "NaN"),
+}
+RIGHT = {
+    "Square": saving_x("Square", torch.square, lambda g, t: g * 2 * t),
+    "Add": saving_x("Add", torch.add, lambda g, x, y: (g.sum_to_size(x.shape), g.sum_to_size(y.shape))),
+    "ReLU": saving_x("ReLU", torch.relu, lambda g, x: g * (x > 0)),
+    "SoftmaxWithLoss": saving_x("SoftmaxWithLoss", cross_entropy, stable_softmax),
+}
+
+
+def notebook_and_grader(fn, op, key, assignment, grade_id):
+    if key == "SoftmaxWithLoss":
+        notebook = softmax_problems(fn)
+    else:
+        notebook = notebooks_problems(fn, op, key) + (notebooks_problems(fn, op, key, zeros=True) if key == "ReLU" else [])
+    return notebook, graders_problems(assignment, grade_id, {"__name__": "__main__", key: fn})
+
+
+@pytest.mark.parametrize("mistake", WRONG)
+def test_each_wrong_answer_fails_the_notebooks_checks_and_the_graders(mistake):
+    fn, op, key, assignment, grade_id, words = WRONG[mistake]
+    notebook, grader = notebook_and_grader(fn, op, key, assignment, grade_id)
+    assert notebook and any(words in problem for problem in notebook), notebook
+    assert grader, "the grader's check passed it"
+
+
+@pytest.mark.parametrize("key", RIGHT)
+def test_the_right_variants_pass_both(key):
+    assignment, grade_id = next((w[3], w[4]) for w in WRONG.values() if w[2] == key)
+    op = {"Square": torch.square, "Add": torch.add, "ReLU": torch.relu}.get(key)
+    assert notebook_and_grader(RIGHT[key], op, key, assignment, grade_id) == ([], [])
+
+
+def copying(f, x, h=1e-4):
+    """Perturbs a copy of x: right when f reads its argument, zeros when f reads x itself."""
+    return central(f, x.clone(), h)
+
+
+def test_a_numerical_gradient_that_perturbs_a_copy_fails_the_notebooks_check():
+    with pytest.raises(GradientMistake, match="perturb a copy of x"):
+        check_numerical_gradient(copying)
+
+
+@pytest.mark.xfail(strict=True, reason="run_numerical calls f with the student's argument: a copy is not seen")
+def test_a_numerical_gradient_that_perturbs_a_copy_fails_the_graders_check():
+    assert graders_problems("a3_two_layer_net", "test_numerical_gradient", {"numerical_gradient": copying})
+
+
+def test_a_gradient_that_never_zeroes_grad_fails_the_graders_check():
+    namespace = {"__name__": "__main__", "torch": torch, "F": F}
+    exec(NET.replace("GRADIENT", "        loss = self.loss(x, t)\n        loss.backward()\n"
+                     "        return {name: p.grad for name, p in self.params.items()}\n"), namespace)
+    problems = graders_problems("a3_two_layer_net", "test_two_layer_net", namespace)
+    assert problems and all("gradient() called a second time" in p for p in problems), problems
+    exec(NET.replace("GRADIENT", "        grads = torch.autograd.grad(self.loss(x, t), list(self.params.values()))\n"
+                     "        return dict(zip(self.params, grads))\n"), namespace)
+    assert graders_problems("a3_two_layer_net", "test_two_layer_net", namespace) == []
+
+
+NET = '''
+class ReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+class Affine(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, W, b):
+        return x @ W + b
+
+class SoftmaxWithLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, t):
+        return F.cross_entropy(x, t)
+
+class TwoLayerNet:
+    def __init__(self, i, h, o, weight_init_std=0.01, dtype=torch.float32, generator=None):
+        self.params = {"W1": torch.zeros(i, h, dtype=dtype, requires_grad=True),
+                       "b1": torch.zeros(h, dtype=dtype, requires_grad=True),
+                       "W2": torch.zeros(h, o, dtype=dtype, requires_grad=True),
+                       "b2": torch.zeros(o, dtype=dtype, requires_grad=True)}
+
+    def predict(self, x):
+        p = self.params
+        return Affine.apply(ReLU.apply(Affine.apply(x, p["W1"], p["b1"])), p["W2"], p["b2"])
+
+    def loss(self, x, t):
+        return SoftmaxWithLoss.apply(self.predict(x), t)
+
+    def gradient(self, x, t):
+GRADIENT'''

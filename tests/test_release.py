@@ -1,5 +1,10 @@
-"""The release is current, the solutions pass their own tests, and the blanks fail every test."""
+"""The release is current, the solutions pass their own tests, the blanks fail every test, and no
+module of a release is an oracle (tests/oracle_probe.py)."""
 import filecmp
+import json
+import os
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -47,3 +52,81 @@ def test_solution_is_executed_in_order_and_seeded(path):
 def test_release_has_no_hidden_tests_or_solutions(path):
     text = (COURSE.release / path.parent.name / path.name).read_text()
     assert "HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+
+
+PROBE = REPO_ROOT / "tests" / "oracle_probe.py"
+
+
+def probe(folder, module):
+    """{Function: verdict} for what ``module`` (imported from ``folder`` in a fresh process) exposes."""
+    result = subprocess.run([sys.executable, str(PROBE), str(folder), module], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "MPLBACKEND": "Agg"}, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])["functions"]
+
+
+@pytest.mark.parametrize("module", sorted(COURSE.release.glob("*/*.py")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_module_of_a_release_exposes_an_autograd_backed_function(module):
+    """No oracle in the release: nothing a student can import computes a graded gradient."""
+    exposed = probe(module.parent, module.stem)
+    assert all(verdict == "formula" for verdict in exposed.values()), exposed
+
+
+ORACLES = '''
+import torch
+
+def reference_node(name, op):  # a factory, as the course's helper once had
+    def forward(ctx, *inputs):
+        ctx.save_for_backward(*inputs)
+        return op(*inputs)
+
+    def backward(ctx, grad_output):
+        with torch.enable_grad():
+            inputs = [x.detach().requires_grad_() for x in ctx.saved_tensors]
+            return torch.autograd.grad(op(*inputs), inputs, grad_output)
+    return type(name, (torch.autograd.Function,), {"forward": staticmethod(forward),
+                                                    "backward": staticmethod(backward)})
+
+class Honest(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * y, g * x
+
+class _Kernel(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sigmoid(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return getattr(torch.ops.aten, "sigmoid_" + "backward")(g, *ctx.saved_tensors)
+
+class _Vjp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        from torch import func as f
+        return f.vjp(torch.sin, *ctx.saved_tensors)[1](g)[0]
+
+TABLE = {"nodes": [_Kernel, _Vjp]}
+'''
+
+
+def test_the_probe_finds_oracles_by_what_their_backward_does(tmp_path):
+    """The release test can fail: a factory, a table and a private class, each seen by behaviour."""
+    (tmp_path / "helpers.py").write_text(ORACLES)
+    exposed = probe(tmp_path, "helpers")
+    assert exposed == {"helpers.Honest": "formula", "helpers._Kernel": "derivative kernel",
+                       "helpers._Vjp": "autograd", "helpers.Mul": "autograd"}

@@ -402,6 +402,70 @@ def run_numerical(case, namespace):
 KINDS = {"function": run_function, "graph": run_graph, "model": run_model, "numerical": run_numerical}
 
 
+def run_net(case, namespace):
+    """A net built and used here, its layers computing as the spec's reference Functions.
+
+    ``references`` (the spec's source) defines a Function for each name in ``layers``, and may
+    define a reference net. While the case runs, the student's classes of those names compute as
+    the references, their methods swapped on the class objects themselves (however the student's
+    code reaches them), and put back afterwards. The net is ``net`` from the student's namespace
+    (``source`` "student") or from the references, built with ``init``; each of ``params`` is
+    copied into its parameter in place (layer objects holding the same tensors see it). Then, in
+    this order, as the case asks: ``train``, the student's training function on training data;
+    ``loss``, the net's loss on inputs and the gradients of its parameters for an upstream
+    gradient (and with ``gradient``, what the net's own ``gradient()`` returns when called a
+    second time); ``predict``, the class the net predicts for each input sent (labels to score them
+    never come here).
+    """
+    scope = {"torch": torch, "__name__": "reference"}
+    exec(case["references"], scope)
+    methods, missing, swapped = ("forward", "setup_context", "backward", "vjp", "jvp"), object(), []
+    for name in case["layers"]:
+        student, reference = namespace.get(name), scope[name]
+        if isinstance(student, type) and issubclass(student, torch.autograd.Function):
+            swapped.append((student, {m: student.__dict__.get(m, missing) for m in methods}))
+            for method in methods:
+                if method in reference.__dict__:
+                    setattr(student, method, reference.__dict__[method])
+                elif method in student.__dict__:
+                    delattr(student, method)
+    try:
+        owner = namespace if case["source"] == "student" else scope
+        net = owner[case["net"]](*case["init"], dtype=getattr(torch, case["dtype"]),
+                                 generator=torch.Generator().manual_seed(case["seed"]))
+        with torch.no_grad():
+            for name, value in case.get("params", []):
+                net.params[name].copy_(decode(value))
+        result = {}
+        if "train" in case:
+            torch.set_num_threads(1)  # small matrices: threads cost more than they bring (0.6 s, not 6, loaded)
+            train = case["train"]
+            namespace[train["target"]](net, *[decode(x) for x in train["inputs"]], **train["options"])
+        if "loss" in case:
+            params = list(net.params.values())
+            out = net.loss(*[decode(x) for x in case["loss"]["inputs"]])
+            grads = torch.autograd.grad(out, params, decode(case["loss"]["upstream"]), allow_unused=True)
+            result.update(out=encode(out), functions=functions_in(out), grads=[encode_or_none(g) for g in grads])
+            if case["loss"].get("gradient"):  # the net's own gradient(), called twice: the second result
+                net.gradient(*[decode(x) for x in case["loss"]["inputs"]])
+                again = net.gradient(*[decode(x) for x in case["loss"]["inputs"]])
+                result["gradient"] = [encode_or_none(again.get(name)) for name in net.params]
+        if "predict" in case:
+            with torch.no_grad():
+                result["predicted"] = encode(net.predict(decode(case["predict"])).argmax(dim=1))
+        return result
+    finally:  # the student's own layers back
+        for student, saved in swapped:
+            for method, value in saved.items():
+                if value is not missing:
+                    setattr(student, method, value)
+                elif method in student.__dict__:
+                    delattr(student, method)
+
+
+KINDS["net"] = run_net
+
+
 def describe(error):
     return f"{type(error).__name__}: {str(error)[:300]}"
 

@@ -11,7 +11,10 @@ torch: a gradient must have its input's dtype; a broadcast-shaped gradient is su
 engine does, unless the case wants exact shapes (Affine's bias: the sum over the batch is the
 skill); trailing ``None``s beyond the inputs are accepted, as torch accepts them.
 """
+import functools
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -45,18 +48,38 @@ def _dtype(tensor):
     return str(tensor.dtype).replace("torch.", "")
 
 
-def _random(shape, generator):
+def _random(shape, generator, zeros=False):
     values = torch.rand(shape, generator=generator, dtype=torch.float64) * 3 + 0.5
     signs = torch.where(torch.rand(shape, generator=generator) < 0.3, -1.0, 1.0).to(torch.float64)
-    return values * signs
+    values = values * signs
+    if zeros:  # every third element exactly 0, as the notebook's random_inputs(zeros=True)
+        values.view(-1)[::3] = 0
+    return values
+
+
+@functools.cache
+def course_cases():
+    """The case table the notebooks' hidden tests draw from (``backprop_checks.CASES``, in the
+    course's own helper module): one source, so the two cannot drift apart. Read from the
+    solutions, never from anything a student sent."""
+    path = Path(__file__).resolve().parents[2] / "solutions" / "a1_backprop" / "backprop_checks.py"
+    spec = importlib.util.spec_from_file_location("course_backprop_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CASES, module.LARGE_LOGITS
 
 
 def _upstream(shape, generator):
     return torch.rand(shape, generator=generator, dtype=torch.float64) * 2 + 0.5
 
 
+def _tolerance(dtype):
+    """float64: a right formula agrees with torch to ~1e-15, float32's 7 digits (cast back) do not."""
+    return {"rtol": 1e-9, "atol": 1e-12} if dtype in ("float64", torch.float64) else {"rtol": 1e-5, "atol": 1e-7}
+
+
 def _close(got, want):
-    return got.shape == tuple(want.shape) and torch.allclose(got.values, want.double(), rtol=1e-6, atol=1e-8)
+    return got.shape == tuple(want.shape) and torch.allclose(got.values, want.double(), **_tolerance(want.dtype))
 
 
 def _broadcastable(small, big):
@@ -77,20 +100,21 @@ class Labels:
         return torch.nn.functional.one_hot(labels, self.classes).double() if self.one_hot else labels
 
 
-def _draw(shapes, generator, scale=1.0):
-    return [s.draw(generator) if isinstance(s, Labels) else scale * _random(s, generator) for s in shapes]
+def _draw(shapes, generator, scale=1.0, zeros=False):
+    return [s.draw(generator) if isinstance(s, Labels) else scale * _random(s, generator, zeros) for s in shapes]
 
 
 # --- a torch.autograd.Function ------------------------------------------------------------------
 
-def function_case(target, reference, shapes, exact_shapes=False):
+def function_case(target, reference, shapes, exact_shapes=False, zeros=False, scale=1.0):
     """A Function ``target`` checked against ``reference`` (torch ops) on fresh inputs.
 
     shapes: one entry per input, a shape (a random float64 input that gets a gradient) or a
-    ``Labels`` (an input without one).
+    ``Labels`` (an input without one). zeros: inputs with exact zeros (ReLU's kink, where torch's
+    gradient is 0); scale: inputs times ``scale`` (large logits).
     """
     def build(generator):
-        inputs = _draw(shapes, generator)
+        inputs = _draw(shapes, generator, scale, zeros)
         leaves = [x.clone().requires_grad_(not isinstance(s, Labels)) for x, s in zip(inputs, shapes)]
         out = reference(*leaves)
         upstream = _upstream(out.shape, generator)
@@ -138,7 +162,9 @@ def _judge_gradient(number, got, want, x, exact_shapes):
         if exact_shapes or not _broadcastable(want.shape, got.shape):
             return f"gradient for input {number} has shape {got.shape}, the input {tuple(want.shape)}"
         values = values.sum_to_size(want.shape)  # as autograd does
-    if not torch.allclose(values, want, rtol=1e-6, atol=1e-8):
+    if not torch.allclose(values, want, **_tolerance(x.dtype)):
+        if torch.allclose(values, want, **_tolerance("float32")):
+            return f"gradient for input {number} has only float32's precision"
         return f"wrong gradient for input {number}"
     return ""
 
@@ -188,28 +214,7 @@ def _judge_graph(expected, leaf_grads, result):
     return ""
 
 
-# --- a model with a params dict -------------------------------------------------------------------
-
-def model_case(target, init, params, inputs, reference, functions, method="loss"):
-    """A model class ``target(*init, dtype=float64)`` with its ``params`` set to fresh values.
-
-    params: {name: shape}; inputs: shapes or ``Labels``; reference(params, *inputs): the same
-    output from torch ops; functions: the custom Functions the output must be built from.
-    """
-    def build(generator):
-        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
-        data = _draw(inputs, generator)
-        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
-        out = reference(leaves, *data)
-        upstream = _upstream(out.shape, generator)
-        grads = torch.autograd.grad(out, list(leaves.values()), upstream)
-        request = {"kind": "model", "target": target, "init": list(init), "dtype": "float64",
-                   "params": [[name, encode(v)] for name, v in values.items()], "method": method,
-                   "inputs": [encode(x) for x in data], "upstream": encode(upstream)}
-        return Case(request, lambda result: _judge_model(out.detach(), dict(zip(params, grads)),
-                                                         functions, result))
-    return build
-
+# --- a net built in the runner, its layers the spec's references ---------------------------------
 
 def _judge_model(out, grads, functions, result):
     found = set(names(result, "functions"))
@@ -222,6 +227,103 @@ def _judge_model(out, grads, functions, result):
             return f"no gradient for {name}"
         if got.dtype != _dtype(want) or not _close(got, want):
             return f"wrong gradient for {name}"
+    return ""
+
+
+def layered_net_case(target, init, params, inputs, reference, functions, references):
+    """The student's net class ``target(*init)``, its parameters set to fresh values, its layers
+    computing as ``references``.
+
+    params: {name: shape}; inputs: shapes or ``Labels``; reference(params, *inputs): the same loss
+    from torch ops; functions: the custom Functions the loss must be built from. The runner ("net"
+    kind) swaps the spec's reference Functions into the student's layer classes of those names (by
+    object, so the net's points depend on the net's own code) and copies the parameters into the
+    net's own tensors in place (the book's design, layer objects that hold W and b, sees them).
+    """
+    def build(generator):
+        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
+        data = _draw(inputs, generator)
+        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
+        out = reference(leaves, *data)
+        upstream = _upstream(out.shape, generator)
+        grads = torch.autograd.grad(out, list(leaves.values()), upstream, retain_graph=True)
+        plain = torch.autograd.grad(out, list(leaves.values()))
+        request = {"kind": "net", "references": references, "layers": sorted(functions), "source": "student",
+                   "net": target, "init": list(init), "dtype": "float64", "seed": 0,
+                   "params": [[name, encode(v)] for name, v in values.items()],
+                   "loss": {"inputs": [encode(x) for x in data], "upstream": encode(upstream), "gradient": True}}
+        return Case(request, lambda result: _judge_model(out.detach(), dict(zip(params, grads)), functions, result)
+                    or _judge_gradient_method(dict(zip(params, plain)), result))
+    return build
+
+
+def _judge_gradient_method(grads, result):
+    """The net's own gradient(), called a second time, still gives the loss's gradient."""
+    for (name, want), got in zip(grads.items(), numbers_list(result, "gradient", len(grads))):
+        if got is None or not _close(got, want):
+            return f"gradient() called a second time gives a wrong gradient for {name} (.grad accumulated?)"
+    return ""
+
+
+def trained_case(target, data, references, net, init, options, minimum):
+    """The student's training function ``target(net, x_train, t_train, **options)`` on a reference net.
+
+    data(generator) -> (x_train, t_train, x_test, t_test), drawn at grading time. The runner gets
+    the training data and the test inputs only; the test labels stay here, where the accuracy of
+    the runner's predictions is computed: at least ``minimum`` passes.
+    """
+    def build(generator):
+        x_train, t_train, x_test, t_test = data(generator)
+        request = {"kind": "net", "references": references, "layers": [], "source": "reference", "net": net,
+                   "init": list(init), "dtype": "float32", "seed": int(torch.randint(2**31, (1,), generator=generator)),
+                   "train": {"target": target, "inputs": [encode(x_train), encode(t_train)], "options": options},
+                   "predict": encode(x_test)}
+        return Case(request, lambda result: _judge_predictions(t_test, minimum, result))
+    return build
+
+
+def sgd_case(target, references, net, init, params, inputs, options):
+    """The student's training function run on a small float64 reference net from known parameters:
+    after it, the net's loss and gradients on the training data must be those of plain minibatch
+    SGD (``param -= lr * grad`` per batch, the notebook's batches), computed here."""
+    def build(generator):
+        values = {name: _random(shape, generator) * 0.3 for name, shape in params.items()}
+        x, t = _draw(inputs, generator)
+        leaves = {name: v.clone().requires_grad_() for name, v in values.items()}
+        batches = torch.Generator().manual_seed(options["seed"])
+        for _ in range(options["epochs"]):
+            for batch in torch.randperm(len(x), generator=batches).split(options["batch_size"]):
+                grads = torch.autograd.grad(_net_loss(leaves, x[batch], t[batch]), list(leaves.values()))
+                with torch.no_grad():
+                    for leaf, grad in zip(leaves.values(), grads):
+                        leaf -= options["lr"] * grad
+        out = _net_loss(leaves, x, t)
+        grads = torch.autograd.grad(out, list(leaves.values()))
+        request = {"kind": "net", "references": references, "layers": [], "source": "reference", "net": net,
+                   "init": list(init), "dtype": "float64", "seed": 0,
+                   "params": [[name, encode(v)] for name, v in values.items()],
+                   "train": {"target": target, "inputs": [encode(x), encode(t)], "options": options},
+                   "loss": {"inputs": [encode(x), encode(t)], "upstream": encode(torch.tensor(1.0, dtype=torch.float64))}}
+        return Case(request, lambda result: _judge_sgd(out.detach(), dict(zip(params, grads)), result))
+    return build
+
+
+def _judge_sgd(out, grads, result):
+    problem = _judge_model(out, grads, set(), result)
+    return problem and f"after training, {problem}: the parameters are not those of plain SGD steps"
+
+
+def _net_loss(p, x, t):
+    return torch.nn.functional.cross_entropy(torch.relu(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"], t)
+
+
+def _judge_predictions(labels, minimum, result):
+    predicted = numbers(field(result, "predicted"), "predicted")
+    if predicted.shape != tuple(labels.shape):
+        return f"{predicted.shape} predictions for {len(labels)} test inputs"
+    accuracy = (predicted.values == labels.double()).double().mean().item()
+    if accuracy < minimum:
+        return f"held-out accuracy {accuracy:.3f} < {minimum} after training with your train()"
     return ""
 
 
