@@ -154,13 +154,8 @@ def test_each_answer_loses_only_its_own_exercise(graded, student):
     assert scores[student] == {name: (0 if name in lost else points) for name, points in POINTS.items()}
 
 
-# The runner's numerical kind (grader/inside/verify_runner.py, run_numerical) reports x_changed with
-# torch.equal, so x restored up to rounding is "not put back" there: to be fixed in the runner.
-ROUNDING = pytest.mark.xfail(strict=True, reason="run_numerical compares x exactly (torch.equal), not up to rounding")
-
-
 @pytest.mark.sandbox
-@pytest.mark.parametrize("student", [pytest.param(s, marks=ROUNDING) if s == "stepwise_restore" else s for s in STUDENTS])
+@pytest.mark.parametrize("student", STUDENTS)
 def test_the_graders_check_agrees_with_the_notebooks_tests(tmp_path, student):
     course = Course()
     correct = simulate.solution_answers(course.solutions / ASSIGNMENT / f"{NOTEBOOK}.ipynb")

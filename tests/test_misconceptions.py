@@ -473,7 +473,6 @@ def test_a_numerical_gradient_that_perturbs_a_copy_fails_the_notebooks_check():
         check_numerical_gradient(copying)
 
 
-@pytest.mark.xfail(strict=True, reason="run_numerical calls f with the student's argument: a copy is not seen")
 def test_a_numerical_gradient_that_perturbs_a_copy_fails_the_graders_check():
     assert graders_problems("a3_two_layer_net", "test_numerical_gradient", {"numerical_gradient": copying})
 

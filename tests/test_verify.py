@@ -182,6 +182,7 @@ def test_a3_numerical_gradient_and_net_mistakes_fail(tmp_path):
         "test_layers": (True, ""),
         "test_two_layer_net": (False, "not built from ReLU (found Affine, SoftmaxWithLoss)"),
         "test_numerical_gradient": (False, "the student's code raised IndexError: tuple index out of range"),
+        "test_accuracy": (True, ""),
     }
 
 

@@ -332,10 +332,11 @@ def _judge_predictions(labels, minimum, result):
 CUBIC = "lambda v, w: (w * v ** 3).sum() / 3 + v.reshape(-1)[0] * v.reshape(-1)[-1]"
 
 
-def numerical_case(target, shape, requires_grad=False, function=CUBIC):
+def numerical_case(target, shape, requires_grad=False, function=CUBIC, reads_x=False):
     """A numerical gradient ``target(f, x)`` of ``function`` at a fresh float64 ``x`` of ``shape``.
 
     requires_grad: x is a parameter that requires grad (as when checking a net's gradient).
+    reads_x: f ignores its argument and reads x itself (the book's ``lambda _: net.loss(x, t)``).
     Judged as the notebook judges it: float64, x's shape, x put back, relative error < 1e-7.
     """
     def build(generator):
@@ -343,7 +344,7 @@ def numerical_case(target, shape, requires_grad=False, function=CUBIC):
         leaf = x.clone().requires_grad_()
         (want,) = torch.autograd.grad(eval(function, {"torch": torch})(leaf, w), leaf)
         request = {"kind": "numerical", "target": target, "x": encode(x), "requires_grad": requires_grad,
-                   "function": function, "constants": [encode(w)]}
+                   "function": function, "constants": [encode(w)], "reads_x": reads_x}
         return Case(request, lambda result: _judge_numerical(want, result))
     return build
 
