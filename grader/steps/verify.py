@@ -92,7 +92,7 @@ def _judge(reply, case):
     try:
         used = capabilities(reply)
     except Malformed:
-        return "malformed reply: no list of the capabilities used", (), ""
+        return _reason(reply, case) or "malformed reply: no list of the capabilities used", (), ""
     if used:
         return (f"not verified: torch's derivatives used by the student's code ({', '.join(used)})",
                 tuple(used), "")
