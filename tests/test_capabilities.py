@@ -279,3 +279,27 @@ def test_a_reply_without_a_valid_list_is_not_verified(tmp_path, encode, reason):
     got = verdicts(tmp_path, "a1_backprop", {"square": lambda source: source + "\n" + forged_result(
         "reply.get('result')", encode)})
     assert got == {grade_id: verify.Verdict(False, reason) for grade_id in verify.spec_for("a1_backprop").TESTS}
+
+
+# A net that never learns, and predicts by hunting for the held-out labels anywhere in the process
+# (globals, the gc heap): they were a kernel global once. Now the runner gets test inputs only.
+LABEL_HUNT = '''
+import gc
+
+def _hunt(x):
+    n = len(x)
+    for thing in gc.get_objects():
+        if isinstance(thing, torch.Tensor) and thing.dtype == torch.int64 and thing.shape == (n,):
+            return torch.nn.functional.one_hot(thing.clamp(0, 9), 10).double()
+    return torch.zeros(n, 10, dtype=torch.float64)
+
+def train(net, x_train, t_train, epochs=20, batch_size=100, lr=0.5, seed=0, after_epoch=None):
+    net.predict = _hunt
+    return [0.0] * epochs
+'''
+
+
+def test_a3_net_that_never_learns_cannot_score_by_finding_the_labels(tmp_path):
+    got = verdicts(tmp_path, "a3_two_layer_net", {"train": LABEL_HUNT})
+    assert not got["test_accuracy"].passed, got["test_accuracy"]
+    assert got["test_layers"].passed and got["test_two_layer_net"].passed
