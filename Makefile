@@ -89,8 +89,9 @@ hub: setup system-packages $(HUB_PROXY)
 	@[ "$$(id -u)" = 0 ] || { echo "make hub creates a user per student: run it as root (sudo make hub)" >&2; exit 1; }
 	$(PY) -m grader.hub up --roster $(ROSTER) --instructor $(INSTRUCTOR) --port $(HUB_PORT) $(HUB_ARGS)
 
+# The unit tests: no whole-class grading, no browser, no sandbox (so no root or bubblewrap needed).
 test-fast: setup
-	$(PY) -m pytest -m "not slow and not browser" tests
+	$(PY) -m pytest -m "not slow and not browser and not sandbox" tests
 
 # One run: the tests and nbval's replay of the solution notebooks. Test files run in parallel,
 # each whole in one process (its fixtures are graded once); the heaviest start first and the

@@ -29,8 +29,8 @@ COURSE_ID, ASSIGNMENT, NOTEBOOK = "backprop", "a1_backprop", "backprop"
 A, B, INSTRUCTOR = "bpexalice", "bpexbob", "bpexteacher"
 VENV_BIN = Path(sys.prefix).resolve() / "bin"  # students run the venv by its real path
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=(
-    "the exchange test creates OS users (useradd) and runs commands as them: it needs root"))
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason=(
+    "the exchange test creates OS users (useradd) and runs commands as them: it needs root"))]
 
 
 def as_user(user, *command, cwd=None, env=None):

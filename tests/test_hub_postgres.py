@@ -15,6 +15,8 @@ from grader.demo import simulate
 from grader.course import REPO_ROOT, Course
 from postgres_server import fresh_database, postgres  # noqa: F401 (the fixture)
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server and a class graded on it and on SQLite
+
 ASSIGNMENT, NOTEBOOK = "a1_backprop", "backprop"
 
 

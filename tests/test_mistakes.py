@@ -189,3 +189,9 @@ def test_a_failing_similarity_report_costs_only_itself(tmp_path, monkeypatch):
     result = class_report.write(course, "a1_backprop", outcomes, rows, {"test_mul": 3}, tmp_path)
     assert "similarity report failed: ZeroDivisionError" in result.summary
     assert rows[0]["mistakes"] and (tmp_path / "mistakes.csv").exists() and result.similar == []
+
+
+def test_a_float32_buffer_cast_back_is_named_float32():
+    """float64 numbers with only float32's digits (a float32 buffer cast back) are the float32 mistake."""
+    expected = torch.rand(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.5
+    assert mistakes.diagnosed_name(expected.float().double(), expected) == "float32"

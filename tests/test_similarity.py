@@ -89,7 +89,8 @@ def test_honest_answers_are_right_and_their_own(style):
     for name, op in (("Add", torch.add), ("Mul", torch.mul)):
         checks.check_function(namespace[name], op, checks.random_inputs((3, 4), (3, 4)))
     checks.check_graph(namespace["fruit_shopping"], a1_backprop.fruit,
-                       {"apple": 100, "num_apple": 2, "tangerine": 150, "num_tangerine": 3, "ctax": 1.1}, namespace, 1.5)
+                       {"apple": 100, "num_apple": 2, "tangerine": 150, "num_tangerine": 3, "ctax": 1.1}, namespace,
+                       upstream=1.5)
 
 
 def test_the_scaffold_and_the_course_answer_never_count(tmp_path, course_code):

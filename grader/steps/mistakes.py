@@ -36,8 +36,8 @@ CATALOGUE = {
     "sign": ("기울기의 부호가 반대입니다", "sign error"),
     "transposed dW": ("기울기가 전치되어 있습니다", "transposed gradient"),
     "missing batch sum": ("배치에 대해 합하지 않았습니다", "missing sum over the batch"),
-    "missing /N": ("배치 크기 N(또는 2)으로 나누기를 빠뜨렸거나 두 번 했나요?",
-                   "a missing (or extra) division by the batch size N (or by 2)"),
+    "missing /N": ("배치 크기 N으로 나누기를 빠뜨렸거나 두 번 곱했나요?",
+                   "a division by the batch size N missing or applied twice"),
     "in-place grad_output": ("backward가 grad_output을 제자리에서(in place) 바꿉니다",
                              "backward changes grad_output in place"),
     "wrong number of gradients": ("backward는 forward의 입력마다 하나씩 기울기를 돌려주어야 합니다",
@@ -50,6 +50,7 @@ CATALOGUE = {
 # name diagnose can give is reached, so a rewording there fails tests/test_mistakes.py).
 _DIAGNOSED = {
     "float32 where": "float32",
+    "the gradient is float64 but has only float32's": "float32",  # a float32 buffer cast back
     "missing sum over the batch": "missing batch sum",
     "transposed gradient": "transposed dW",
     "backward ignores grad_output": "ignored grad_output",
