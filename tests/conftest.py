@@ -60,14 +60,16 @@ def chromium():
 # Files whose tests share a session fixture (its name): one unit, one process.
 SHARED = {name: "released_course" for name in
           ("test_release.py", "test_a1_backprop.py", "test_a2_layers.py", "test_a3_two_layer_net.py")}
-# Wall seconds of the heaviest files in `make test` (2 workers, 2 cores; 2026-11-28), to hand the
-# heaviest out first. A file not listed is quick; it goes after these, in collection order.
-SECONDS = {"test_hub_browser.py": 110, "test_dask.py": 71, "test_hostile_class.py": 71,
-           "test_hub_postgres.py": 65, "test_browser.py": 53, "test_batch_grading.py": 49,
-           "test_a1_backprop.py": 38, "test_sandbox.py": 36, "test_release.py": 34,
-           "test_a2_layers.py": 31, "test_a3_two_layer_net.py": 24, "test_formgrader_inert.py": 20,
-           "test_verify.py": 16, "test_exchange_permissions.py": 10, "test_collect.py": 8,
-           "test_executor.py": 7, "test_replay_blas.py": 42}
+# Wall seconds of the heaviest files in `make test` (2 workers, 2 cores; measured 2026-12-05), to
+# hand the heaviest out first. A file not listed is quick; it goes after these, in collection order.
+SECONDS = {"test_hub_browser.py": 300, "test_hub_postgres.py": 120, "test_hostile_class.py": 110,
+           "test_batch_grading.py": 90, "test_dask.py": 90, "test_browser.py": 80, "test_a1_backprop.py": 75,
+           "test_hostile_capabilities.py": 70, "test_replay_blas.py": 65, "test_a3_two_layer_net.py": 60,
+           "test_honest_idioms.py": 60, "test_formgrader_inert.py": 50, "test_release.py": 50,
+           "test_sandbox.py": 50, "test_verify.py": 40, "test_a2_layers.py": 35, "test_capabilities.py": 35,
+           "test_runtime.py": 35, "test_similarity.py": 30, "test_collect.py": 30,
+           "test_exchange_permissions.py": 25, "test_executor.py": 20, "test_score.py": 15,
+           "test_feedback_figures.py": 12}
 
 
 def _unit(path):
