@@ -13,9 +13,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo      grade a simulated class end to end (creates .venv if needed)"
 	@echo "make bench     cost per submission for classes of 32 and 128, 1 and 2 jobs, against stock nbgrader"
-	@echo "               (BENCH_ARGS=--large adds 512)"
+	@echo "               (BENCH_ARGS=--large adds 512); then the class report's cost for 128, 256, 512 students"
 	@echo "make test      run every check: notebooks replay, release current, grading"
-	@echo "make test-fast the unit tests only (no whole-class grading, no browser): about 90 s"
+	@echo "make test-fast the tests not marked slow or browser (no whole-class grading, no browser)"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
 	@echo "make lab-instructor  JupyterLab with formgrader on the course"
 	@echo "make hub       (root) the course on JupyterHub for the class in grader/roster.csv"
