@@ -15,7 +15,7 @@ help:
 	@echo "make bench     cost per submission for classes of 32 and 128, 1 and 2 jobs, against stock nbgrader"
 	@echo "               (BENCH_ARGS=--large adds 512); then the class report's cost for 128, 256, 512 students"
 	@echo "make test      run every check: notebooks replay, release current, grading"
-	@echo "make test-fast the tests not marked slow or browser (no whole-class grading, no browser)"
+	@echo "make test-fast the unit tests: not marked slow, browser or sandbox (no grading, no root needed)"
 	@echo "make lab       JupyterLab on the course for a student (STUDENT=name on a shared machine)"
 	@echo "make lab-instructor  JupyterLab with formgrader on the course"
 	@echo "make hub       (root) the course on JupyterHub for the class in grader/roster.csv"
