@@ -175,3 +175,12 @@ def test_nothing_predicted_says_so_and_an_unknown_name_is_named(capsys):
     assert "nothing predicted yet" in capsys.readouterr().out
     with pytest.raises(KeyError, match="banana"):
         check_predictions(result, names, {"banana": 1.0})
+
+
+def test_a_prediction_for_a_node_no_gradient_reaches_is_wrong(capsys):
+    v = leaves(apple=100.0, num=2.0, ctax=1.1)
+    price = v["apple"] * v["num"]
+    result = price.detach() * v["ctax"]  # the gradient never reaches apple and num
+    assert check_predictions(result, dict(v, price=price), {"apple": 2.2, "ctax": 200}) == {"apple": False,
+                                                                                           "ctax": True}
+    assert "no gradient reaches it" in capsys.readouterr().out

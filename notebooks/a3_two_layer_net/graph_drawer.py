@@ -279,14 +279,16 @@ def check_predictions(output, names, predicted, upstream=None, rel_tol=1e-4):
     verdicts, width = {}, max(len(name) for name in predicted)
     print(f"{'':>{width}} | 예측 / predicted | 여러분의 backward / your backward | 판정 / verdict")
     for name, guess in predicted.items():
-        actual = grads[name].item()
+        actual = grads.get(name)
         if guess is None:
             verdicts[name], mark = None, "예측 없음 / not predicted"
+        elif actual is None:
+            verdicts[name], mark = False, "기울기가 오지 않습니다 / no gradient reaches it"
         else:
-            verdicts[name] = math.isclose(float(guess), actual, rel_tol=rel_tol, abs_tol=1e-12)
+            verdicts[name] = math.isclose(float(guess), actual.item(), rel_tol=rel_tol, abs_tol=1e-12)
             mark = "맞음 / right" if verdicts[name] else "틀림 / wrong"
         shown = HIDDEN if guess is None else f"{float(guess):.4g}"
-        print(f"{name:>{width}} | {shown:>16} | {fmt(grads[name]):>32} | {mark}")
+        print(f"{name:>{width}} | {shown:>16} | {fmt(actual):>32} | {mark}")
     right = sum(v is True for v in verdicts.values())
     if all(v is None for v in verdicts.values()):
         print("아직 예측하지 않았습니다. None을 숫자로 바꾸고 다시 실행해 보세요 / "
@@ -298,7 +300,7 @@ def check_predictions(output, names, predicted, upstream=None, rel_tol=1e-4):
 
 
 def _node_name(node, labels):
-    """'Mul.backward (price)' for a student's Function, 'MulBackward0 (torch)' for a built-in node."""
+    """'Mul.backward → price' for a student's Function, 'MulBackward0 (torch)' for a built-in node."""
     own = hasattr(node, "_forward_cls")
     name = f"{node._forward_cls.__name__}.backward" if own else f"{type(node).__name__} (torch)"
     return f"{name} → {labels[node]}" if node in labels else name
