@@ -12,7 +12,7 @@ import torch  # noqa: E402
 from grader.course import REPO_ROOT  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT / "solutions" / "a1_backprop"))
-from graph_drawer import draw_graph, trace_graph  # noqa: E402
+from graph_drawer import check_predictions, draw_graph, trace_graph  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +143,44 @@ def test_korean_labels_render_without_missing_glyphs():
         ax.set_xlabel("에폭 / epoch")
         ax.figure.canvas.draw()
     assert "사과 apple" in [t[0] for t in drawn(ax)] and "순전파" in ax.get_title()
+
+
+def test_hidden_gradients_are_question_marks_but_the_upstream():
+    result, names = fruit_graph()
+    ax = draw_graph(result, names, hide_grads=True)
+    assert edge_labels(ax) == {"100": ["?"], "2": ["?"], "150": ["?"], "3": ["?"], "1.1": ["?"],
+                               "200": ["?"], "450": ["?"], "650": ["?"], "715": ["1"]}
+
+
+def test_drawing_leaves_a_named_retained_gradient_untouched():
+    result, names = apple_graph()
+    names["price"].retain_grad()
+    draw_graph(result, names)
+    assert names["price"].grad is None
+
+
+def test_predictions_are_checked_with_a_float32_tolerance_then_revealed(capsys):
+    result, names = apple_graph()
+    verdicts = check_predictions(result, names, {"price": 1.1, "apple": 2.2, "num": 100, "ctax": None})
+    assert verdicts == {"price": True, "apple": True, "num": False, "ctax": None}
+    out = capsys.readouterr().out
+    assert "2 of 4 right" in out and "not predicted" in out and "wrong" in out
+    assert edge_labels(plt.gca())["100"] == ["2.2"]  # the drawing reveals the gradients
+    assert all(names[n].grad is None for n in ("apple", "num", "ctax"))
+
+
+def test_nothing_predicted_says_so_and_an_unknown_name_is_named(capsys):
+    result, names = apple_graph()
+    assert check_predictions(result, names, {"apple": None}) == {"apple": None}
+    assert "nothing predicted yet" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="banana"):
+        check_predictions(result, names, {"banana": 1.0})
+
+
+def test_a_prediction_for_a_node_no_gradient_reaches_is_wrong(capsys):
+    v = leaves(apple=100.0, num=2.0, ctax=1.1)
+    price = v["apple"] * v["num"]
+    result = price.detach() * v["ctax"]  # the gradient never reaches apple and num
+    assert check_predictions(result, dict(v, price=price), {"apple": 2.2, "ctax": 200}) == {"apple": False,
+                                                                                           "ctax": True}
+    assert "no gradient reaches it" in capsys.readouterr().out

@@ -130,3 +130,37 @@ def test_the_probe_finds_oracles_by_what_their_backward_does(tmp_path):
     exposed = probe(tmp_path, "helpers")
     assert exposed == {"helpers.Honest": "formula", "helpers._Kernel": "derivative kernel",
                        "helpers._Vjp": "autograd", "helpers.Mul": "autograd"}
+
+
+BOOK_PREDICTIONS = {  # the book's numbers, as a student who predicts right would type them
+    "apple_predicted": {"price": 1.1, "apple": 2.2, "num": 110, "ctax": 200},
+    "fruit_predicted": {"price": 1.1, "apple_price": 1.1, "tangerine_price": 1.1, "ctax": 650, "apple": 2.2,
+                        "num_apple": 110, "tangerine": 3.3, "num_tangerine": 165},
+}
+
+
+def test_a1_predict_and_trace_cells_run_in_the_release(tmp_path):
+    """The release's ungraded cells "predict, then check" and "watch the backward pass" run once the
+    blanks are filled in, and take the book's numbers as right."""
+    import shutil
+
+    from nbclient import NotebookClient
+
+    shutil.copytree(COURSE.release / "a1_backprop", tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "backprop.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    solution = nbformat.read(COURSE.solutions / "a1_backprop" / "backprop.ipynb", as_version=4)
+    answers = {c.metadata.nbgrader["grade_id"]: c.source for c in solution.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+        for name, numbers in BOOK_PREDICTIONS.items():
+            if f"{name} = {{" in cell.source:
+                assert "None" in cell.source and str(numbers[next(iter(numbers))]) not in cell.source
+                cell.source = f"{name} = {numbers!r}"
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "4 of 4 right" in printed and "8 of 8 right" in printed
+    assert "Mul.backward → price | 1.1" in printed
