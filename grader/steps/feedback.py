@@ -38,8 +38,8 @@ from ..markers import HIDDEN_OUTPUT, split_hidden
 
 MAX_MESSAGE = 500
 MIN_QUOTED = 12  # hidden lines shorter than this (``### END``, ``)``) are too common to redact
-HIDDEN_NOTE = "# (숨겨진 검사는 채점에만 쓰입니다 / hidden tests are run by the grader only)"
-REDACTED = "[숨겨진 검사 내용 삭제 / hidden test text removed]"
+HIDDEN_NOTE = "# (비공개 검사는 채점에만 쓰입니다 / hidden tests are run by the grader only)"
+REDACTED = "[비공개 검사 내용 삭제 / hidden test text removed]"
 NO_DESCRIPTION = "No description has been provided for this image"  # nbconvert's words
 IMAGE_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)", re.IGNORECASE)
 STOCK_TEST_ENTRY = re.compile(r'<a href="#([^"<>]+)">Test cell</a>')  # nbgrader's summary line
