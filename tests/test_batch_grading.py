@@ -104,12 +104,17 @@ def test_feedback_shows_visible_output_and_messages_but_no_hidden_tests(graded, 
 
 
 def hidden_only_lines(assignment, notebook):
-    """Lines of the hidden tests (12 characters or more) that appear nowhere in the release."""
+    """Lines of the hidden tests (12 characters or more) that appear nowhere in the release nor in
+    the solution's visible parts (a reference Function in a hidden test shares lines with the
+    answer a correct student writes)."""
     course = Course()
     release = (course.release / assignment / f"{notebook}.ipynb").read_text()
     solution = nbformat.read(course.solutions / assignment / f"{notebook}.ipynb", as_version=4)
-    hidden = [line.strip() for cell in solution.cells for line in split_hidden(cell.source)[1].splitlines()]
-    return sorted({line for line in hidden if len(line) >= 12 and json.dumps(line)[1:-1] not in release})
+    parts = [split_hidden(cell.source) for cell in solution.cells if cell.cell_type == "code"]
+    visible = {line.strip() for shown, _ in parts for line in shown.splitlines()}
+    hidden = [line.strip() for _, secret in parts for line in secret.splitlines()]
+    return sorted({line for line in hidden if len(line) >= 12 and line not in visible
+                   and json.dumps(line)[1:-1] not in release})
 
 
 def test_missing_sandbox_refuses_to_grade_without_no_sandbox(graded):

@@ -105,10 +105,14 @@ def test_nothing_runs_on_formgraders_page_of_a_graded_submission(chromium, formg
 
 
 def hidden_lines(course):
-    """Every line of a1's hidden tests long enough to be telling (as the feedback step redacts)."""
+    """Every line of a1's hidden tests long enough to be telling (as the feedback step redacts),
+    but for those the solution's visible parts hold too (a reference Function in a hidden test
+    shares lines with the student's answer)."""
     nb = nbformat.read(course.solutions / A / f"{NB}.ipynb", as_version=4)
-    return {line.strip() for cell in nb.cells if cell.cell_type == "code"
-            for line in split_hidden(cell.source)[1].splitlines() if len(line.strip()) >= 12}
+    parts = [split_hidden(cell.source) for cell in nb.cells if cell.cell_type == "code"]
+    visible = {line.strip() for shown, _ in parts for line in shown.splitlines()}
+    return {line.strip() for _, secret in parts for line in secret.splitlines()
+            if len(line.strip()) >= 12 and line.strip() not in visible}
 
 
 def hidden_lines_in(folder, lines):

@@ -61,7 +61,7 @@ def attacks(course, port):
         "sys_modules": (buggy + "\nimport sys, types\nfake = types.ModuleType('backprop_checks')\n"
                         "fake.check_function = lambda *a, **k: None\nfake.random_inputs = lambda *a, **k: []\n"
                         "sys.modules['backprop_checks'] = fake\n"
-                        "from backprop_checks import check_function, random_inputs", 9, REVIEW | {"possible_tampering"}),
+                        "from backprop_checks import check_function, random_inputs", 9, REVIEW),
         "always_equal_object": ("class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
                                 + always_equal, 9, set()),
         "hard_coded_visible_inputs": (hard_coded, 9, set()),
