@@ -31,3 +31,10 @@ def release():
 def write(nb, path):
     nbformat.write(nb, path)
     return path
+
+
+def figures_in(path):
+    """How many PNG figures an executed notebook (a solution, outputs saved) shows."""
+    nb = nbformat.read(path, as_version=4)
+    return sum("image/png" in output.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
+               for output in cell.outputs)

@@ -111,7 +111,7 @@ def hidden_only_lines(assignment, notebook):
     release = (course.release / assignment / f"{notebook}.ipynb").read_text()
     solution = nbformat.read(course.solutions / assignment / f"{notebook}.ipynb", as_version=4)
     parts = [split_hidden(cell.source) for cell in solution.cells if cell.cell_type == "code"]
-    visible = {line.strip() for shown, _ in parts for line in shown.splitlines()}
+    visible = "\n".join(shown for shown, _ in parts)
     hidden = [line.strip() for _, secret in parts for line in secret.splitlines()]
     return sorted({line for line in hidden if len(line) >= 12 and line not in visible
                    and json.dumps(line)[1:-1] not in release})

@@ -12,6 +12,7 @@ from grader import batch
 from grader.course import GradeOptions
 from grader.demo import simulate
 from grader.steps import feedback
+from notebooks import figures_in
 
 pytestmark = [pytest.mark.sandbox]
 
@@ -36,9 +37,7 @@ def feedback_page(a1_generated, tmp_path_factory):
 
 def test_the_students_graph_drawings_are_in_the_feedback(feedback_page):
     """As many figures as the executed solution shows (a1's graph drawings, the predictions', the trace)."""
-    solution = nbformat.read(Path(__file__).parents[1] / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
-    figures = sum("image/png" in output.get("data", {}) for cell in solution.cells if cell.cell_type == "code"
-                  for output in cell.outputs)
+    figures = figures_in(Path(__file__).parents[1] / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     assert figures >= 4
     assert len(PNG.findall(feedback_page)) == figures
     assert "<Figure size" not in feedback_page

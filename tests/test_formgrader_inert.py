@@ -109,8 +109,8 @@ def hidden_lines(course):
     but for those the solution's visible parts hold too (a reference Function in a hidden test
     shares lines with the student's answer)."""
     nb = nbformat.read(course.solutions / A / f"{NB}.ipynb", as_version=4)
-    parts = [split_hidden(cell.source) for cell in nb.cells if cell.cell_type == "code"]
-    visible = {line.strip() for shown, _ in parts for line in shown.splitlines()}
+    parts = [split_hidden(cell.source) for cell in nb.cells]  # Markdown: all of it shown
+    visible = "\n".join(shown for shown, _ in parts)
     return {line.strip() for _, secret in parts for line in secret.splitlines()
             if len(line.strip()) >= 12 and line.strip() not in visible}
 
