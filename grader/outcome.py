@@ -95,8 +95,8 @@ class StudentOutcome:
             flags.add("manual_review")
         if self.findings:
             flags.add("code_review")
-        if self.capability_hits:
-            flags.update(("capability_used", "manual_review"))
+        if self.capability_hits:  # evidence: manual_review is already set
+            flags.add("capability_used")
         if self.ending in (Ending.TIMED_OUT, Ending.KERNEL_DIED):
             flags.add(self.ending.value)
         if self.repairs:

@@ -22,7 +22,7 @@ from ..nbgrader_plugins.execute import GradingExecute
 
 def configure(c):
     """Point ``c`` (an nbgrader config being loaded) at the course's steps."""
-    for section, settings in autograde._preprocessors(GradingExecute, {"sandbox": True}).items():
+    for section, settings in autograde.autograde_settings(GradingExecute, {"sandbox": True}).items():
         c[section].update(settings)
     c.GenerateFeedback.preprocessors = feedback.PREPROCESSORS
     c.GenerateFeedback.exporter_class = "grader.steps.feedback.FeedbackExporter"

@@ -66,7 +66,9 @@ class ReplayExecuted(NbGraderPreprocessor):
         return nb, resources
 
 
-def _preprocessors(executor, settings):
+def autograde_settings(executor, settings):
+    """nbgrader config sections: Autograde with ``executor`` (configured with ``settings``) and the
+    course's preprocessors after it (the grader's passes, and formgrader's Autograde button)."""
     executor_class = f"{executor.__module__}.{executor.__qualname__}"
     return {
         "Autograde": {"autograde_preprocessors": [
@@ -84,7 +86,7 @@ def executing_api(course, options):
     settings = {"timeout": options.cell_timeout or course.cell_timeout,
                 "notebook_timeout": options.notebook_timeout, "sandbox": options.sandboxed,
                 "endings_directory": str(_endings(course))}
-    overrides = _preprocessors(GradingExecute, settings)
+    overrides = autograde_settings(GradingExecute, settings)
     if course.is_sqlite:
         private = course.work / f"gradebook-worker-{os.getpid()}.db"
         with gradebook_lock(course):  # not while another worker records
@@ -137,7 +139,7 @@ def gradebook_lock(course):
 
 def recording_api(course):
     """Pass 2's nbgrader API: ``ReplayExecuted`` on the course's own gradebook."""
-    return course.api(**_preprocessors(ReplayExecuted, {"executed_directory": str(course.executed)}))
+    return course.api(**autograde_settings(ReplayExecuted, {"executed_directory": str(course.executed)}))
 
 
 def record(api, course, assignment, executed):
